@@ -1,0 +1,8 @@
+"""Datasets: real graphs (offline-first) and the CSBM generator."""
+from hcdc_graph.datasets.csbm import csbm
+from hcdc_graph.datasets.loaders import (KNOWN_DATASETS, DatasetNotFoundError,
+                                         load_dataset, require_masks)
+from hcdc_graph.datasets.paths import cache_dir, data_root
+
+__all__ = ['load_dataset', 'csbm', 'require_masks', 'KNOWN_DATASETS',
+           'DatasetNotFoundError', 'data_root', 'cache_dir']

@@ -1,0 +1,28 @@
+import os
+import os.path as osp
+
+import pytest
+
+SHARED_DATA = osp.abspath(osp.join(osp.dirname(__file__), '..', '..',
+                                   'shared', 'data'))
+
+
+@pytest.fixture(autouse=True)
+def _isolated_cache(tmp_path_factory, monkeypatch):
+    # Processed files of read-only data roots go to a per-session cache, never
+    # into the user's home during tests.
+    monkeypatch.setenv('HCDC_CACHE', str(tmp_path_factory.getbasetemp() /
+                                         'cache'))
+
+
+def planetoid_root():
+    """The data root that holds Planetoid's raw files, or None."""
+    for root in (os.environ.get('HCDC_DATA'), SHARED_DATA):
+        if root and osp.isdir(osp.join(root, 'Planetoid', 'Cora', 'raw')):
+            return root
+    return None
+
+
+requires_planetoid = pytest.mark.skipif(
+    planetoid_root() is None,
+    reason='Planetoid raw files not found ($HCDC_DATA or ../shared/data)')

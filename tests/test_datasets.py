@@ -1,0 +1,195 @@
+import gzip
+import os
+import os.path as osp
+import stat
+
+import numpy as np
+import pytest
+import torch
+from torch_geometric.data import Data
+from torch_geometric.utils import homophily
+
+from hcdc_graph.datasets import (DatasetNotFoundError, csbm, load_dataset,
+                                 require_masks)
+from hcdc_graph.datasets.paths import is_writable
+
+from conftest import planetoid_root, requires_planetoid
+
+
+def make_read_only(path):
+    for dirpath, dirnames, filenames in os.walk(path):
+        for name in filenames:
+            os.chmod(osp.join(dirpath, name), stat.S_IRUSR | stat.S_IRGRP)
+        os.chmod(dirpath, stat.S_IRUSR | stat.S_IXUSR | stat.S_IRGRP |
+                 stat.S_IXGRP)
+
+
+@requires_planetoid
+@pytest.mark.parametrize('name,sizes', [
+    ('Cora', (2708, 1433, 7, 140, 500, 1000)),
+    ('citeseer', (3327, 3703, 6, 120, 500, 1000)),
+])
+def test_planetoid_offline_from_read_only_root(name, sizes, tmp_path):
+    # A read-only copy of the raw files (as CI's shared/ is): processed files
+    # must go to the cache, not beside raw/.
+    src = osp.join(planetoid_root(), 'Planetoid')
+    folder = 'Cora' if name == 'Cora' else 'CiteSeer'
+    raw = tmp_path / 'Planetoid' / folder / 'raw'
+    raw.mkdir(parents=True)
+    for f in os.listdir(osp.join(src, folder, 'raw')):
+        (raw / f).write_bytes(open(osp.join(src, folder, 'raw', f), 'rb')
+                              .read())
+    make_read_only(tmp_path / 'Planetoid')
+    assert not is_writable(str(raw.parent / 'processed'))
+    data = load_dataset(name, root=str(tmp_path), download=False)
+    n, d, c, ntr, nva, nte = sizes
+    assert (data.num_nodes, data.num_features, int(data.y.max()) + 1) == \
+        (n, d, c)
+    assert (int(data.train_mask.sum()), int(data.val_mask.sum()),
+            int(data.test_mask.sum())) == (ntr, nva, nte)
+    assert not (raw.parent / 'processed').exists()
+    # row-normalized features
+    rows = data.x.sum(1)
+    assert torch.allclose(rows[rows > 0], torch.ones_like(rows[rows > 0]))
+
+
+def test_root_resolution(tmp_path, monkeypatch):
+    monkeypatch.setenv('HCDC_DATA', str(tmp_path / 'env'))
+    with pytest.raises(DatasetNotFoundError, match=str(tmp_path / 'env')):
+        load_dataset('Cora', download=False)
+    with pytest.raises(DatasetNotFoundError, match='explicit'):
+        load_dataset('Cora', root=str(tmp_path / 'explicit'), download=False)
+    monkeypatch.delenv('HCDC_DATA')
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(DatasetNotFoundError,
+                       match=osp.join(str(tmp_path), 'datasets')):
+        load_dataset('Cora', download=False)
+
+
+def test_missing_files_name_path_and_layout(tmp_path):
+    for name, part in (('Cora', 'ind.cora.'), ('Reddit', 'reddit_data.npz'),
+                       ('ogbn-arxiv', 'RELEASE_v1.txt')):
+        with pytest.raises(DatasetNotFoundError) as info:
+            load_dataset(name, root=str(tmp_path), download=False)
+        assert str(tmp_path) in str(info.value) and part in str(info.value)
+
+
+def test_unknown_name_lists_known():
+    with pytest.raises(ValueError, match='Cora, CiteSeer, ogbn-arxiv, '
+                       'Reddit, csbm'):
+        load_dataset('PubMedX')
+
+
+def _write_csv_gz(path, rows):
+    with gzip.open(path, 'wt') as f:
+        for row in rows:
+            f.write(','.join(str(v) for v in np.atleast_1d(row)) + '\n')
+
+
+def write_fake_arxiv(root, n=12, d=5, classes=3, seed=0):
+    """A tiny ogbn-arxiv in ogb's on-disk layout (csv.gz files)."""
+    rng = np.random.default_rng(seed)
+    base = osp.join(root, 'ogbn_arxiv')
+    os.makedirs(osp.join(base, 'raw'))
+    os.makedirs(osp.join(base, 'split', 'time'))
+    edges = np.array([[i, (i + 1) % n] for i in range(n)])  # directed ring
+    _write_csv_gz(osp.join(base, 'raw', 'edge.csv.gz'), edges)
+    _write_csv_gz(osp.join(base, 'raw', 'node-feat.csv.gz'),
+                  rng.normal(size=(n, d)).round(4))
+    labels = np.arange(n) % classes
+    _write_csv_gz(osp.join(base, 'raw', 'node-label.csv.gz'), labels)
+    _write_csv_gz(osp.join(base, 'raw', 'node_year.csv.gz'),
+                  2010 + np.arange(n) % 5)
+    _write_csv_gz(osp.join(base, 'raw', 'num-node-list.csv.gz'), [n])
+    _write_csv_gz(osp.join(base, 'raw', 'num-edge-list.csv.gz'),
+                  [len(edges)])
+    perm = rng.permutation(n)
+    for split, idx in (('train', perm[:6]), ('valid', perm[6:9]),
+                       ('test', perm[9:])):
+        _write_csv_gz(osp.join(base, 'split', 'time', f'{split}.csv.gz'),
+                      idx)
+    open(osp.join(base, 'RELEASE_v1.txt'), 'w').write('fake\n')
+    return labels, perm
+
+
+def test_ogbn_arxiv_loader_on_fake(tmp_path):
+    labels, perm = write_fake_arxiv(str(tmp_path))
+    make_read_only(tmp_path / 'ogbn_arxiv')
+    data = load_dataset('ogbn-arxiv', root=str(tmp_path), download=False)
+    assert data.num_nodes == 12 and data.num_features == 5
+    assert torch.equal(data.y, torch.from_numpy(labels))
+    assert data.edge_index.size(1) == 24  # the ring, symmetrized
+    assert set(torch.where(data.train_mask)[0].tolist()) == set(perm[:6])
+    assert set(torch.where(data.val_mask)[0].tolist()) == set(perm[6:9])
+    assert set(torch.where(data.test_mask)[0].tolist()) == set(perm[9:])
+    # loading again reads the processed file (weights_only) without a prompt
+    again = load_dataset('ogbn-arxiv', root=str(tmp_path), download=False)
+    assert torch.equal(again.x, data.x)
+    assert not (tmp_path / 'ogbn_arxiv' / 'processed').exists()
+
+
+def test_ogbn_arxiv_incomplete_folder_never_prompts(tmp_path):
+    os.makedirs(tmp_path / 'ogbn_arxiv' / 'raw')
+    with pytest.raises(DatasetNotFoundError, match='RELEASE_v1.txt'):
+        load_dataset('ogbn-arxiv', root=str(tmp_path))
+
+
+def test_reddit_loader_on_fake(tmp_path):
+    import scipy.sparse as sp
+    n = 10
+    raw = tmp_path / 'Reddit' / 'raw'
+    raw.mkdir(parents=True)
+    rng = np.random.default_rng(0)
+    node_types = np.array([1] * 5 + [2] * 2 + [3] * 3)
+    np.savez(raw / 'reddit_data.npz',
+             feature=rng.normal(size=(n, 4)).astype(np.float32),
+             label=np.arange(n) % 2, node_types=node_types,
+             node_ids=np.arange(n))
+    row = np.arange(n)
+    col = (row + 1) % n
+    adj = sp.coo_matrix((np.ones(2 * n), (np.r_[row, col], np.r_[col, row])),
+                        shape=(n, n))
+    sp.save_npz(raw / 'reddit_graph.npz', adj)
+    make_read_only(tmp_path / 'Reddit')
+    data = load_dataset('Reddit', root=str(tmp_path), download=False)
+    assert data.num_nodes == n and data.edge_index.size(1) == 2 * n
+    assert int(data.train_mask.sum()) == 5 and int(data.val_mask.sum()) == 2
+    assert int(data.test_mask.sum()) == 3
+    assert not (tmp_path / 'Reddit' / 'processed').exists()
+
+
+def test_csbm_is_deterministic_and_homophily_knob_works():
+    a = csbm(num_nodes=3000, num_classes=3, avg_degree=6, homophily=0.9,
+             seed=4)
+    b = csbm(num_nodes=3000, num_classes=3, avg_degree=6, homophily=0.9,
+             seed=4)
+    assert torch.equal(a.x, b.x) and torch.equal(a.edge_index, b.edge_index)
+    low = csbm(num_nodes=3000, num_classes=3, avg_degree=6, homophily=0.1,
+               seed=4)
+    assert homophily(a.edge_index, a.y) == pytest.approx(0.9, abs=0.03)
+    assert homophily(low.edge_index, low.y) == pytest.approx(0.1, abs=0.03)
+    assert a.edge_index.size(1) / 3000 == pytest.approx(6, rel=0.05)
+    # undirected, no self-loops, disjoint masks covering all nodes
+    assert (a.edge_index[0] != a.edge_index[1]).all()
+    masks = torch.stack([a.train_mask, a.val_mask, a.test_mask]).int()
+    assert (masks.sum(0) == 1).all()
+    assert load_dataset('CSBM', num_nodes=100, seed=1).num_nodes == 100
+
+
+def test_csbm_bad_input():
+    with pytest.raises(ValueError, match='homophily'):
+        csbm(homophily=1.5)
+    with pytest.raises(ValueError, match='num_nodes'):
+        csbm(num_nodes=3, num_classes=2)
+
+
+def test_require_masks():
+    data = Data(x=torch.randn(4, 2), y=torch.zeros(4, dtype=torch.long))
+    with pytest.raises(ValueError, match="no 'train_mask'"):
+        require_masks(data, 'train_mask')
+    data.train_mask = torch.zeros(4, dtype=torch.bool)
+    with pytest.raises(ValueError, match='selects no node'):
+        require_masks(data, 'train_mask')
+    data.train_mask = torch.ones(3, dtype=torch.bool)
+    with pytest.raises(ValueError, match='length'):
+        require_masks(data, 'train_mask')
