@@ -1,9 +1,10 @@
 """The two-layer polynomial-filter GNN that defines the graph search space."""
-from typing import List, Optional, Sequence, Union
+from typing import Any, Callable, List, Optional, Sequence, Union
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor
+from torch_geometric.nn.resolver import activation_resolver
 from torch_geometric.typing import Adj, OptTensor
 
 from hcdc_graph.nn.poly_laplacian_conv import (PolyLaplacianConv,
@@ -21,7 +22,7 @@ class PolyGNN(torch.nn.Module):
         \mathbf{b}_2,
         \qquad C(\lambda) = \sum_{k=0}^{K} \lambda_k \tilde{\mathbf{L}}^k,
 
-    with :math:`\sigma` = ReLU and dropout on the input and hidden features
+    with :math:`\sigma` = ReLU (or ``act``) and dropout on the input and hidden features
     (training mode only). With ``shared_coeffs=True`` both layers use one
     coefficient vector :math:`\lambda^{(1)} = \lambda^{(2)} = \lambda`.
 
@@ -41,10 +42,15 @@ class PolyGNN(torch.nn.Module):
             (default: :obj:`True`)
         cached (bool, optional): Cache the normalized adjacency (transductive
             use). (default: :obj:`False`)
+        act (str or Callable, optional): The non-linearity, resolved as in
+            PyG's models (e.g. ``'tanh'``: a smooth activation gives a
+            twice-differentiable loss, which exact hypergradient checks
+            need). (default: :obj:`'relu'`)
     """
     def __init__(self, in_channels: int, hidden_channels: int,
                  out_channels: int, K: int = 2, dropout: float = 0.5,
-                 shared_coeffs: bool = True, cached: bool = False):
+                 shared_coeffs: bool = True, cached: bool = False,
+                 act: Union[str, Callable[..., Any]] = 'relu'):
         super().__init__()
         if not 0.0 <= dropout < 1.0:
             raise ValueError(f"'dropout' must be in [0, 1) (got {dropout})")
@@ -54,6 +60,7 @@ class PolyGNN(torch.nn.Module):
         self.K = K
         self.dropout = dropout
         self.shared_coeffs = shared_coeffs
+        self.act = activation_resolver(act)
         self.conv1 = PolyLaplacianConv(in_channels, hidden_channels, K,
                                        cached=cached)
         self.conv2 = PolyLaplacianConv(hidden_channels, out_channels, K,
@@ -100,7 +107,7 @@ class PolyGNN(torch.nn.Module):
                 coeffs: Optional[Coeffs] = None) -> Tensor:
         c1, c2 = self._split(coeffs)
         x = F.dropout(x, p=self.dropout, training=self.training)
-        x = self.conv1(x, edge_index, edge_weight, coeffs=c1).relu()
+        x = self.act(self.conv1(x, edge_index, edge_weight, coeffs=c1))
         x = F.dropout(x, p=self.dropout, training=self.training)
         return self.conv2(x, edge_index, edge_weight, coeffs=c2)
 
