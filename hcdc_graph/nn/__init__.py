@@ -1,5 +1,6 @@
 """Graph layers and models of the HCDC search space."""
 from hcdc_graph.nn.poly_laplacian_conv import PolyLaplacianConv
 from hcdc_graph.nn.poly_gnn import PolyGNN
+from hcdc_graph.nn.pge import PairwiseGraphGenerator
 
-__all__ = ['PolyLaplacianConv', 'PolyGNN']
+__all__ = ['PolyLaplacianConv', 'PolyGNN', 'PairwiseGraphGenerator']

@@ -1,0 +1,184 @@
+"""The condenser base class: configuration, validation, node budgets and the
+emitted :class:`~torch_geometric.data.Data`."""
+import random
+import time
+import warnings
+from typing import Dict, Optional, Tuple
+
+import numpy as np
+import torch
+from torch import Tensor
+from torch_geometric.data import Data
+
+from hcdc_graph.datasets import require_masks
+
+
+def allocate(total: int, weights: Tensor) -> Tensor:
+    """Splits ``total`` nodes over classes proportionally to ``weights``
+    (largest remainder), giving every class with positive weight at least one
+    node even when that exceeds ``total``."""
+    weights = weights.double()
+    present = weights > 0
+    share = weights / weights.sum() * total
+    counts = share.floor().long()
+    remainder = total - int(counts.sum())
+    if remainder > 0:
+        order = torch.argsort(share - counts, descending=True)
+        counts[order[:remainder]] += 1
+    counts[present & (counts == 0)] = 1
+    return counts
+
+
+class Condenser:
+    r"""Base class of the graph condensers.
+
+    Configuration happens in ``__init__`` (validated at once), the work in
+    :meth:`fit`, which returns the condensed graph and keeps it in
+    ``condensed_`` (scikit-learn's habits). Results are deterministic under
+    ``seed``.
+
+    **Node budget.** ``ratio`` is :math:`c_{train}/n`: synthetic training
+    nodes over all nodes of the original graph (the paper's Table 2). The
+    condensed graph also has :math:`c_{val}` validation nodes,
+    :math:`c_{val} = \mathrm{round}(c_{train} \cdot` ``val_ratio``
+    :math:`)`, where ``val_ratio`` defaults to the original
+    :math:`|\mathcal{T}_{val}| / |\mathcal{T}_{train}|` (the paper's
+    protocol: baselines split their condensed nodes keeping the original
+    train/val ratio). Both budgets are split over classes in proportion to
+    the class frequencies of the original training (resp. validation) nodes,
+    and **every class gets at least one node**, even when the ratio is so
+    small that this exceeds :math:`\mathrm{round}(\text{ratio} \cdot n)`
+    (a warning says so).
+
+    **Output.** A :class:`~torch_geometric.data.Data` with ``x``, ``y``,
+    ``edge_index``, ``edge_weight``, ``train_mask``, ``val_mask`` and
+    metadata ``method``, ``ratio``, ``seed``, ``source`` (the dataset name)
+    and ``condense_seconds`` (wall time of :meth:`fit`).
+
+    Args:
+        data (Data): The original graph with ``x``, ``y``, ``edge_index``,
+            ``train_mask`` and ``val_mask``.
+        ratio (float): :math:`c_{train}/n`, in :math:`(0, 1)`.
+        val_ratio (float, optional): :math:`c_{val}/c_{train}`.
+        seed (int, optional): Random seed. (default: :obj:`0`)
+        device (str or torch.device, optional): Where to compute.
+        progress (bool, optional): Show a progress bar. (default: :obj:`True`)
+    """
+    method: str = 'base'
+
+    def __init__(self, data: Data, ratio: float,
+                 val_ratio: Optional[float] = None, seed: int = 0,
+                 device=None, progress: bool = True):
+        check_graph(data)
+        if not isinstance(ratio, (int, float)) or not 0 < ratio < 1:
+            raise ValueError(f"'ratio' must be in (0, 1) (got {ratio!r})")
+        if val_ratio is not None and not val_ratio >= 0:
+            raise ValueError(f"'val_ratio' must be non-negative (got "
+                             f"{val_ratio!r})")
+        self.data = data
+        self.ratio = float(ratio)
+        self.val_ratio = val_ratio
+        self.seed = seed
+        self.device = torch.device(device) if device is not None else \
+            torch.device('cpu')
+        self.progress = progress
+
+    # -- budgets -----------------------------------------------------------
+    @property
+    def num_classes(self) -> int:
+        return int(self.data.y.max()) + 1
+
+    def budgets(self) -> Tuple[Tensor, Tensor]:
+        """Per-class counts of synthetic training and validation nodes."""
+        data, c = self.data, self.num_classes
+        n_train = int(data.train_mask.sum())
+        n_val = int(data.val_mask.sum())
+        c_train = int(round(self.ratio * data.num_nodes))
+        val_ratio = n_val / n_train if self.val_ratio is None else \
+            self.val_ratio
+        c_val = int(round(c_train * val_ratio))
+        train = allocate(c_train, torch.bincount(data.y[data.train_mask],
+                                                 minlength=c))
+        val = allocate(c_val, torch.bincount(data.y[data.val_mask],
+                                             minlength=c)) if c_val > 0 \
+            else torch.zeros(c, dtype=torch.long)
+        if int(train.sum()) > c_train:
+            warnings.warn(f"ratio={self.ratio} gives {c_train} training "
+                          f"nodes; raised to {int(train.sum())} so that "
+                          f"every class has at least one")
+        return train, val
+
+    # -- the work ------------------------------------------------------------
+    def fit(self) -> Data:
+        """Condenses the graph; returns the condensed graph (also kept in
+        ``condensed_``)."""
+        seed_everything(self.seed)
+        start = time.perf_counter()
+        out = self._condense()
+        seconds = time.perf_counter() - start
+        for key in ('x', 'y', 'edge_index', 'edge_weight', 'train_mask',
+                    'val_mask'):
+            if getattr(out, key, None) is None:
+                raise RuntimeError(f"{type(self).__name__} produced no "
+                                   f"'{key}'")
+        if not torch.isfinite(out.x).all() or \
+                not torch.isfinite(out.edge_weight).all():
+            raise ArithmeticError(f"{type(self).__name__} produced NaN or "
+                                  f"infinite values; lower the learning "
+                                  f"rates")
+        out.method = self.method
+        out.ratio = self.ratio
+        out.seed = self.seed
+        out.source = str(getattr(self.data, 'name', 'unknown'))
+        out.condense_seconds = seconds
+        self.condensed_ = out
+        return out
+
+    def _condense(self) -> Data:
+        raise NotImplementedError
+
+    def labels_and_masks(self, generator: torch.Generator
+                         ) -> Tuple[Tensor, Tensor, Tensor]:
+        """Class-proportional labels for the synthetic nodes and a random,
+        class-stratified train/val split of them."""
+        train, val = self.budgets()
+        classes = torch.arange(self.num_classes)
+        y = torch.cat([classes.repeat_interleave(train),
+                       classes.repeat_interleave(val)])
+        is_train = torch.cat([torch.ones(int(train.sum()), dtype=torch.bool),
+                              torch.zeros(int(val.sum()), dtype=torch.bool)])
+        perm = torch.randperm(y.numel(), generator=generator)
+        return y[perm], is_train[perm], ~is_train[perm]
+
+    def __repr__(self) -> str:
+        return (f'{type(self).__name__}(ratio={self.ratio}, '
+                f'val_ratio={self.val_ratio}, seed={self.seed})')
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def check_graph(data: Data) -> None:
+    """Raises a clear ``ValueError`` for a graph a condenser cannot use."""
+    if getattr(data, 'x', None) is None or data.num_nodes in (None, 0):
+        raise ValueError("The graph is empty: it has no nodes or no node "
+                         "features")
+    if getattr(data, 'y', None) is None:
+        raise ValueError("The graph has no labels 'y'")
+    if getattr(data, 'edge_index', None) is None:
+        raise ValueError("The graph has no 'edge_index'")
+    require_masks(data, 'train_mask', 'val_mask')
+    if not torch.isfinite(data.x).all():
+        raise ValueError("The node features contain NaN or infinite values")
+
+
+def dense_to_graph(adj: Tensor, threshold: float) -> Dict[str, Tensor]:
+    """``edge_index``/``edge_weight`` of the entries of a dense adjacency
+    above ``threshold`` (the diagonal excluded)."""
+    adj = adj.detach().clone()
+    adj.fill_diagonal_(0)
+    index = (adj > threshold).nonzero().t()
+    return {'edge_index': index, 'edge_weight': adj[index[0], index[1]]}

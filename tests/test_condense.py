@@ -1,0 +1,195 @@
+import pytest
+import torch
+from torch_geometric.data import Data
+
+from hcdc_graph import io
+from hcdc_graph.condense import (CONDENSERS, GCondCondenser, GCondXCondenser,
+                                 RandomCondenser)
+from hcdc_graph.condense.base import allocate
+from hcdc_graph.condense.matching import gradient_distance
+from hcdc_graph.datasets import csbm
+
+FAST = {'random': {}, 'gcond-x': dict(epochs=3, outer_loop=2, inner_loop=1),
+        'gcond': dict(epochs=3, outer_loop=2, inner_loop=1,
+                      structure_epochs=1, cycle=2, pge_hidden=16)}
+
+
+@pytest.fixture(scope='module')
+def graph():
+    data = csbm(num_nodes=300, num_classes=3, avg_degree=5, homophily=0.8,
+                feature_dim=8, seed=0, train_ratio=0.2, val_ratio=0.2)
+    data.name = 'csbm'
+    return data
+
+
+def condense(method, data, **kwargs):
+    return CONDENSERS[method](data, progress=False,
+                              **{**FAST[method], **kwargs}).fit()
+
+
+@pytest.mark.parametrize('method', list(CONDENSERS))
+def test_common_shape(method, graph):
+    out = condense(method, graph, ratio=0.05, seed=1)
+    n_train = int(graph.train_mask.sum())
+    n_val = int(graph.val_mask.sum())
+    c_train = int(out.train_mask.sum())
+    assert c_train == round(0.05 * 300)
+    assert int(out.val_mask.sum()) == round(c_train * n_val / n_train)
+    assert not (out.train_mask & out.val_mask).any()
+    assert out.x.shape == (out.num_nodes, 8) and out.y.shape == (
+        out.num_nodes, )
+    assert out.edge_weight.numel() == out.edge_index.size(1)
+    assert torch.isfinite(out.x).all()
+    assert out.edge_index.numel() == 0 or out.edge_index.max() < \
+        out.num_nodes
+    # every class in the synthetic training nodes
+    assert set(out.y[out.train_mask].tolist()) == {0, 1, 2}
+    assert out.method == method and out.ratio == 0.05 and out.seed == 1
+    assert out.source == 'csbm' and out.condense_seconds > 0
+    # a drop-in input for PyG models
+    from torch_geometric.nn import GCNConv
+    assert GCNConv(8, 4)(out.x, out.edge_index, out.edge_weight).shape == \
+        (out.num_nodes, 4)
+
+
+@pytest.mark.parametrize('method', list(CONDENSERS))
+def test_deterministic_under_seed(method, graph):
+    a = condense(method, graph, ratio=0.05, seed=3)
+    b = condense(method, graph, ratio=0.05, seed=3)
+    c = condense(method, graph, ratio=0.05, seed=4)
+    for key in ('x', 'y', 'edge_index', 'edge_weight', 'train_mask'):
+        assert torch.equal(a[key], b[key])
+    assert not torch.equal(a.x, c.x) or not torch.equal(a.y, c.y)
+
+
+def test_val_ratio_option(graph):
+    out = condense('random', graph, ratio=0.05, val_ratio=0.5)
+    assert int(out.val_mask.sum()) == round(0.5 * int(out.train_mask.sum()))
+
+
+def test_random_is_an_induced_subgraph(graph):
+    out = condense('random', graph, ratio=0.1, seed=0)
+    idx = out.original_index
+    assert torch.equal(out.x, graph.x[idx]) and torch.equal(out.y,
+                                                            graph.y[idx])
+    assert graph.train_mask[idx[out.train_mask]].all()
+    assert graph.val_mask[idx[out.val_mask]].all()
+    edges = set(map(tuple, graph.edge_index.t().tolist()))
+    for s, d in out.edge_index.t().tolist():
+        assert (int(idx[s]), int(idx[d])) in edges
+
+
+def test_gcond_x_has_no_edges_and_gcond_has_weighted_ones(graph):
+    x = condense('gcond-x', graph, ratio=0.05)
+    assert x.edge_index.size(1) == 0
+    g = GCondCondenser(graph, 0.05, progress=False, threshold=0.0,
+                       **FAST['gcond']).fit()
+    assert g.edge_index.size(1) > 0
+    assert ((g.edge_weight > 0) & (g.edge_weight < 1)).all()
+    assert (g.edge_index[0] != g.edge_index[1]).all()  # zero diagonal
+
+
+def test_gradient_matching_learns(graph):
+    cond = GCondXCondenser(graph, 0.05, progress=False, epochs=30,
+                           outer_loop=5, inner_loop=1, lr_feat=1e-2)
+    cond.fit()
+    history = cond.loss_history_
+    assert len(history) == 30
+    assert sum(history[-5:]) / 5 < sum(history[:5]) / 5
+
+
+def test_gradient_distance():
+    a = [torch.tensor([[1., 0.], [0., 1.]]), torch.tensor([5., 5.])]
+    b = [torch.tensor([[2., 0.], [0., -1.]]), torch.tensor([0., 1.])]
+    # 'ours': per output row, 1 - cos; the bias is ignored
+    assert float(gradient_distance(a, b, 'ours')) == pytest.approx(2.0)
+    assert float(gradient_distance(a, b, 'mse')) == pytest.approx(
+        1 + 4 + 25 + 16)
+    assert float(gradient_distance(a, a, 'cos')) == pytest.approx(0.0,
+                                                                 abs=1e-6)
+    with pytest.raises(ValueError, match='Unknown distance'):
+        gradient_distance(a, b, 'l1')
+
+
+def test_allocate_gives_every_class_a_node():
+    counts = allocate(3, torch.tensor([100, 50, 1, 1, 0]))
+    assert counts.tolist()[:4] == [2, 1, 1, 1] and counts[4] == 0
+    assert allocate(10, torch.tensor([1, 1])).tolist() == [5, 5]
+
+
+def test_tiny_ratio_warns_and_covers_classes(graph):
+    with pytest.warns(UserWarning, match='every class'):
+        out = condense('random', graph, ratio=0.004)
+    assert set(out.y[out.train_mask].tolist()) == {0, 1, 2}
+
+
+@pytest.mark.parametrize('ratio', [0, -0.1, 1, 1.5, 'a'])
+def test_bad_ratio(graph, ratio):
+    with pytest.raises(ValueError, match="'ratio'"):
+        RandomCondenser(graph, ratio)
+
+
+def test_bad_graphs(graph):
+    no_masks = Data(x=graph.x, y=graph.y, edge_index=graph.edge_index)
+    with pytest.raises(ValueError, match="'train_mask'"):
+        RandomCondenser(no_masks, 0.1)
+    bad = graph.clone()
+    bad.x = bad.x.clone()
+    bad.x[3, 1] = float('inf')
+    with pytest.raises(ValueError, match='NaN or infinite'):
+        GCondCondenser(bad, 0.1)
+    empty = Data(x=torch.empty(0, 4), y=torch.empty(0, dtype=torch.long),
+                 edge_index=torch.empty(2, 0, dtype=torch.long))
+    with pytest.raises(ValueError, match='empty'):
+        RandomCondenser(empty, 0.1)
+    with pytest.raises(ValueError, match='distance'):
+        GCondXCondenser(graph, 0.1, distance='l2')
+
+
+def test_save_load_roundtrip(graph, tmp_path):
+    out = condense('gcond', graph, ratio=0.05)
+    path = tmp_path / 'g.pt'
+    io.save(out, path)
+    back = io.load(path)
+    for key in ('x', 'y', 'edge_index', 'edge_weight', 'train_mask',
+                'val_mask'):
+        assert torch.equal(back[key], out[key])
+    assert back.method == 'gcond' and back.ratio == 0.05
+    assert back.condense_seconds == out.condense_seconds
+
+
+def test_load_rejects_corrupt_and_foreign_files(graph, tmp_path):
+    out = condense('random', graph, ratio=0.05)
+    path = tmp_path / 'g.pt'
+    io.save(out, path)
+    raw = path.read_bytes()
+    truncated = tmp_path / 'truncated.pt'
+    truncated.write_bytes(raw[:len(raw) // 2])
+    with pytest.raises(io.CondensedFileError, match='truncated'):
+        io.load(truncated)
+    foreign = tmp_path / 'foreign.pt'
+    torch.save({'weights': torch.ones(3)}, foreign)
+    with pytest.raises(io.CondensedFileError, match='not an hcdc-graph'):
+        io.load(foreign)
+    text = tmp_path / 'text.pt'
+    text.write_text('hello')
+    with pytest.raises(io.CondensedFileError):
+        io.load(text)
+    with pytest.raises(FileNotFoundError):
+        io.load(tmp_path / 'missing.pt')
+
+
+def test_load_never_executes_code(tmp_path):
+    import pickle
+
+    class Evil:
+        def __reduce__(self):
+            return (exec, ("open(%r, 'w').write('pwned')" %
+                           str(tmp_path / 'pwned'), ))
+
+    path = tmp_path / 'evil.pt'
+    with open(path, 'wb') as f:
+        pickle.dump(Evil(), f)
+    with pytest.raises(io.CondensedFileError):
+        io.load(path)
+    assert not (tmp_path / 'pwned').exists()
