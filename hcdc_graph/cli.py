@@ -30,6 +30,29 @@ def _train(args: argparse.Namespace) -> None:
           f'{100 * std:.2f} %')
 
 
+def _condense(args: argparse.Namespace) -> None:
+    from hcdc_graph import io
+    from hcdc_graph.condense import CONDENSERS
+    from hcdc_graph.datasets import load_dataset
+
+    if args.method not in CONDENSERS:
+        raise CLIError(f"unknown method '{args.method}'; choose one of "
+                       f"{', '.join(CONDENSERS)}")
+    if not 0 < args.ratio < 1:
+        raise CLIError(f"--ratio must be in (0, 1) (got {args.ratio})")
+    data = load_dataset(args.dataset, root=args.root)
+    condensed = CONDENSERS[args.method](data, args.ratio,
+                                        val_ratio=args.val_ratio,
+                                        seed=args.seed,
+                                        progress=not args.quiet).fit()
+    io.save(condensed, args.out)
+    print(f"{args.method} on {data.name} at ratio {args.ratio}: "
+          f"{int(condensed.train_mask.sum())} training + "
+          f"{int(condensed.val_mask.sum())} validation nodes, "
+          f"{condensed.edge_index.size(1)} edges, "
+          f"{condensed.condense_seconds:.1f} s -> {args.out}")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog='hcdc-graph',
@@ -53,6 +76,23 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument('--epochs', type=int, default=200)
     train.add_argument('--seeds', type=int, nargs='+', default=[0, 1, 2])
     train.set_defaults(func=_train)
+
+    condense = sub.add_parser(
+        'condense', help='condense a dataset and save the condensed graph')
+    condense.add_argument('--dataset', required=True)
+    condense.add_argument('--method', required=True,
+                          help='random, gcond-x or gcond')
+    condense.add_argument('--ratio', type=float, required=True,
+                          help='synthetic training nodes / all nodes')
+    condense.add_argument('--val-ratio', type=float, default=None,
+                          help='validation / training nodes (default: the '
+                               'original ratio)')
+    condense.add_argument('--seed', type=int, default=0)
+    condense.add_argument('--out', required=True)
+    condense.add_argument('--root', default=None)
+    condense.add_argument('--quiet', action='store_true',
+                          help='no progress bar')
+    condense.set_defaults(func=_condense)
     return parser
 
 

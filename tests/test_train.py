@@ -70,3 +70,21 @@ def test_cli_train_on_csbm(capsys):
     assert main(['train', '--dataset', 'csbm', '--epochs', '5', '--seeds',
                  '0']) == 0
     assert 'test accuracy' in capsys.readouterr().out
+
+
+def test_cli_condense_and_bad_inputs(tmp_path, capsys):
+    from hcdc_graph import io
+    out = tmp_path / 'c.pt'
+    assert main(['condense', '--dataset', 'csbm', '--method', 'random',
+                 '--ratio', '0.05', '--out', str(out), '--quiet']) == 0
+    data = io.load(out)
+    assert data.method == 'random' and int(data.train_mask.sum()) == 50
+    capsys.readouterr()
+    for argv, words in (
+            (['--method', 'nope', '--ratio', '0.1'], 'unknown method'),
+            (['--method', 'random', '--ratio', '1.5'], '--ratio'),
+    ):
+        assert main(['condense', '--dataset', 'csbm', '--out',
+                     str(tmp_path / 'x.pt')] + argv) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and words in err[0]
