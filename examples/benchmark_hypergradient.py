@@ -10,24 +10,19 @@ increase over the RSS before the call (VmHWM reset through
 """
 import argparse
 import math
-import os
 import platform
 import statistics
-import sys
 import time
 
 import torch
 import torch.nn.functional as F
 from torch_geometric.utils import to_torch_csr_tensor
 
-sys.path.insert(0, os.path.dirname(__file__))
-from memory import peak_rss_mb, reset_peak_rss, rss_mb  # noqa: E402
-
-from hcdc_graph.datasets import csbm, load_dataset  # noqa: E402
-from hcdc_graph.hypergrad import (ConjugateGradient, Neumann,  # noqa: E402
-                                  hypergradient)
-from hcdc_graph.nn import PolyGNN  # noqa: E402
-from hcdc_graph.train import fit_node_classifier  # noqa: E402
+from hcdc_graph.datasets import csbm, load_dataset
+from hcdc_graph.hypergrad import ConjugateGradient, Neumann, hypergradient
+from hcdc_graph.nn import PolyGNN
+from hcdc_graph.profiling import peak_rss_mb, reset_peak_rss, rss_mb
+from hcdc_graph.train import fit_node_classifier
 
 WEIGHT_DECAY = 5e-4
 

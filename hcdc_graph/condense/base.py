@@ -11,6 +11,7 @@ from torch import Tensor
 from torch_geometric.data import Data
 
 from hcdc_graph.datasets import require_masks
+from hcdc_graph.profiling import peak_rss_mb, reset_peak_rss
 
 
 def allocate(total: int, weights: Tensor) -> Tensor:
@@ -53,7 +54,9 @@ class Condenser:
     **Output.** A :class:`~torch_geometric.data.Data` with ``x``, ``y``,
     ``edge_index``, ``edge_weight``, ``train_mask``, ``val_mask`` and
     metadata ``method``, ``ratio``, ``seed``, ``source`` (the dataset name)
-    and ``condense_seconds`` (wall time of :meth:`fit`).
+    ``condense_seconds`` (wall time of :meth:`fit`) and
+    ``condense_peak_rss_mb`` (the process's peak resident memory during
+    :meth:`fit`, Linux; elsewhere the peak since the process started).
 
     Args:
         data (Data): The original graph with ``x``, ``y``, ``edge_index``,
@@ -113,9 +116,11 @@ class Condenser:
         """Condenses the graph; returns the condensed graph (also kept in
         ``condensed_``)."""
         seed_everything(self.seed)
+        reset_peak_rss()
         start = time.perf_counter()
         out = self._condense()
         seconds = time.perf_counter() - start
+        peak = peak_rss_mb()
         for key in ('x', 'y', 'edge_index', 'edge_weight', 'train_mask',
                     'val_mask'):
             if getattr(out, key, None) is None:
@@ -131,6 +136,7 @@ class Condenser:
         out.seed = self.seed
         out.source = str(getattr(self.data, 'name', 'unknown'))
         out.condense_seconds = seconds
+        out.condense_peak_rss_mb = peak
         self.condensed_ = out
         return out
 

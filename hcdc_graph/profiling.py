@@ -1,4 +1,5 @@
-"""Peak resident memory of this process, resettable (Linux)."""
+"""Peak resident memory of this process, resettable on Linux (elsewhere the
+process-wide peak since start)."""
 import ctypes
 import gc
 import resource
@@ -13,8 +14,11 @@ def reset_peak_rss() -> None:
         ctypes.CDLL('libc.so.6').malloc_trim(0)
     except OSError:
         pass
-    with open('/proc/self/clear_refs', 'w') as f:
-        f.write('5')
+    try:
+        with open('/proc/self/clear_refs', 'w') as f:
+            f.write('5')
+    except OSError:
+        pass
 
 
 def peak_rss_mb() -> float:
@@ -30,9 +34,12 @@ def peak_rss_mb() -> float:
 
 
 def rss_mb() -> float:
-    """Current resident set size, in MB."""
-    with open('/proc/self/status') as f:
-        for line in f:
-            if line.startswith('VmRSS:'):
-                return int(line.split()[1]) / 1024
+    """Current resident set size, in MB (NaN where /proc is missing)."""
+    try:
+        with open('/proc/self/status') as f:
+            for line in f:
+                if line.startswith('VmRSS:'):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
     return float('nan')
