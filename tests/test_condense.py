@@ -11,7 +11,10 @@ from hcdc_graph.datasets import csbm
 
 FAST = {'random': {}, 'gcond-x': dict(epochs=3, outer_loop=2, inner_loop=1),
         'gcond': dict(epochs=3, outer_loop=2, inner_loop=1,
-                      structure_epochs=1, cycle=2, pge_hidden=16)}
+                      structure_epochs=1, cycle=2, pge_hidden=16),
+        'hcdc': dict(train_condenser='random', hidden=8, num_configs=2,
+                     trajectory_steps=1, epochs=2, train_epochs=20,
+                     neumann_steps=3)}
 
 
 @pytest.fixture(scope='module')

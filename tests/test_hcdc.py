@@ -1,0 +1,53 @@
+import pytest
+import torch
+
+from hcdc_graph import HCDCCondenser
+from hcdc_graph.condense import RandomCondenser
+from hcdc_graph.datasets import csbm
+from hcdc_graph.evaluation import Recipe, rank_correlation, \
+    sample_filter_configs
+
+
+@pytest.fixture(scope='module')
+def graph():
+    # Two classes at homophily ~ (1 - 1/d) / 2: low-pass filters lose the
+    # class signal, high-pass ones keep it, so the filter ranking matters.
+    data = csbm(num_nodes=1000, num_classes=2, avg_degree=8, homophily=0.45,
+                feature_dim=16, feature_noise=1.5, seed=0, train_ratio=0.2,
+                val_ratio=0.2)
+    data.name = 'csbm-test'
+    return data
+
+
+def test_hcdc_ranks_filters_better_than_random(graph, tmp_path):
+    recipe = Recipe(hidden=16, epochs=100, dropout=0.0, seeds=(0, ))
+    configs = sample_filter_configs(20, K=2, seed=123)
+    random = RandomCondenser(graph, 0.02, seed=0, progress=False).fit()
+    hcdc = HCDCCondenser(graph, 0.02, seed=0, progress=False,
+                         train_condenser='random', hidden=16, num_configs=8,
+                         trajectory_steps=2, epochs=60, train_epochs=100)
+    condensed = hcdc.fit()
+    # the alignment objective went down
+    assert hcdc.loss_history_[-1] < 0.5 * hcdc.loss_history_[0]
+    # S_train is the train condenser's output, unchanged, and S_val nodes
+    # only receive edges
+    s_train = RandomCondenser(graph, 0.02, val_ratio=0.0, seed=0,
+                              progress=False).fit()
+    n_t = s_train.num_nodes
+    assert torch.equal(condensed.x[:n_t], s_train.x)
+    assert condensed.train_mask[:n_t].all() and condensed.val_mask[n_t:].all()
+    into_train = condensed.edge_index[1] < n_t
+    assert (condensed.edge_index[0, into_train] < n_t).all()
+    assert int(into_train.sum()) == s_train.edge_index.size(1)
+    rho_random = rank_correlation(graph, random, configs, recipe,
+                                  cache=str(tmp_path)).spearman
+    rho_hcdc = rank_correlation(graph, condensed, configs, recipe,
+                                cache=str(tmp_path)).spearman
+    assert rho_hcdc > rho_random + 0.1
+
+
+def test_hcdc_bad_options(graph):
+    with pytest.raises(ValueError, match='train_condenser'):
+        HCDCCondenser(graph, 0.02, train_condenser='nope')
+    with pytest.raises(ValueError, match="'theta'"):
+        HCDCCondenser(graph, 0.02, theta='both')
