@@ -3,6 +3,7 @@ process-wide peak since start)."""
 import ctypes
 import gc
 import resource
+from typing import Optional
 
 
 def reset_peak_rss() -> None:
@@ -21,25 +22,27 @@ def reset_peak_rss() -> None:
         pass
 
 
-def peak_rss_mb() -> float:
-    """Peak resident set size since the last reset, in MB."""
+def _status_mb(field: str) -> Optional[float]:
+    """A memory line of /proc/self/status (e.g. ``'VmHWM'``) in MB."""
     try:
         with open('/proc/self/status') as f:
             for line in f:
-                if line.startswith('VmHWM:'):
+                if line.startswith(field + ':'):
                     return int(line.split()[1]) / 1024
     except OSError:
         pass
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return None
+
+
+def peak_rss_mb() -> float:
+    """Peak resident set size since the last reset, in MB."""
+    peak = _status_mb('VmHWM')
+    if peak is None:
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return peak
 
 
 def rss_mb() -> float:
     """Current resident set size, in MB (NaN where /proc is missing)."""
-    try:
-        with open('/proc/self/status') as f:
-            for line in f:
-                if line.startswith('VmRSS:'):
-                    return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return float('nan')
+    rss = _status_mb('VmRSS')
+    return float('nan') if rss is None else rss
