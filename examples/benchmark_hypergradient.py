@@ -74,7 +74,7 @@ def main():
                         default=[10_000, 30_000, 100_000])
     parser.add_argument('--out', default=None)
     args = parser.parse_args()
-    lines = [f'# Hypergradient benchmark\n',
+    lines = ['# Hypergradient benchmark\n',
              f'`python examples/benchmark_hypergradient.py` on '
              f'{platform.machine()}, {torch.get_num_threads()} threads, torch '
              f'{torch.__version__}. PolyGNN (K=2, hidden 64), CSR adjacency, '

@@ -7,7 +7,7 @@ import torch.nn.functional as F
 from torch import Tensor
 from torch_geometric.data import Data
 
-from hcdc_graph.datasets import require_masks
+from hcdc_graph.datasets import require_finite_features, require_masks
 
 
 @dataclass
@@ -69,8 +69,7 @@ def fit_node_classifier(model: torch.nn.Module, data: Data,
     require_masks(data, 'train_mask', 'val_mask')
     if epochs < 1:
         raise ValueError(f"'epochs' must be positive (got {epochs})")
-    if not torch.isfinite(data.x).all():
-        raise ValueError("The node features contain NaN or infinite values")
+    require_finite_features(data)
     torch.manual_seed(seed)
     model.reset_parameters()
     optimizer = torch.optim.Adam(model.parameters(), lr=lr,

@@ -10,7 +10,7 @@ import torch
 from torch import Tensor
 from torch_geometric.data import Data
 
-from hcdc_graph.datasets import require_masks
+from hcdc_graph.datasets import require_finite_features, require_masks
 from hcdc_graph.profiling import peak_rss_mb, reset_peak_rss
 
 
@@ -177,8 +177,19 @@ def check_graph(data: Data) -> None:
     if getattr(data, 'edge_index', None) is None:
         raise ValueError("The graph has no 'edge_index'")
     require_masks(data, 'train_mask', 'val_mask')
-    if not torch.isfinite(data.x).all():
-        raise ValueError("The node features contain NaN or infinite values")
+    require_finite_features(data)
+
+
+def features_of_random_nodes(data: Data, mask: Tensor, labels: Tensor,
+                             generator: torch.Generator) -> Tensor:
+    """For every entry ``c`` of ``labels``, the features (float, a copy) of
+    a random node of class ``c`` among ``mask``."""
+    picked = []
+    for c in labels.tolist():
+        pool = torch.where(mask & (data.y == c))[0]
+        picked.append(pool[torch.randint(pool.numel(), (1, ),
+                                         generator=generator)])
+    return data.x[torch.cat(picked)].clone().float()
 
 
 def dense_to_graph(adj: Tensor, threshold: float) -> Dict[str, Tensor]:

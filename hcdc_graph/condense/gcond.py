@@ -10,7 +10,8 @@ from torch_geometric.nn.conv.gcn_conv import gcn_norm
 from torch_geometric.utils import to_torch_csr_tensor
 from tqdm.auto import tqdm
 
-from hcdc_graph.condense.base import Condenser, dense_to_graph
+from hcdc_graph.condense.base import (Condenser, dense_to_graph,
+                                      features_of_random_nodes)
 from hcdc_graph.condense.matching import DISTANCES, gradient_distance
 from hcdc_graph.nn import PairwiseGraphGenerator
 
@@ -144,12 +145,8 @@ class GCondXCondenser(Condenser):
                  for c in range(num_classes)]
 
         # Synthetic features from random real training nodes of each class.
-        init = []
-        for c in y_syn.tolist():
-            pool = pools[c]
-            init.append(pool[torch.randint(pool.numel(), (1, ),
-                                           generator=gen)])
-        self.features_ = data.x[torch.cat(init)].clone().float().to(dev)
+        self.features_ = features_of_random_nodes(
+            data, data.train_mask, y_syn, gen).to(dev)
         self.features_.requires_grad_(True)
         y_syn = y_syn.to(dev)
         self._setup_structure(self.features_.size(1))

@@ -8,7 +8,7 @@ from torch_geometric.data import Data
 from torch_geometric.utils import to_torch_csr_tensor
 from tqdm.auto import tqdm
 
-from hcdc_graph.condense.base import Condenser, allocate
+from hcdc_graph.condense.base import Condenser, features_of_random_nodes
 from hcdc_graph.evaluation import sample_filter_configs
 from hcdc_graph.hypergrad import Neumann, hypergradient
 from hcdc_graph.nn import PolyGNN
@@ -118,7 +118,7 @@ class HCDCCondenser(Condenser):
         def val_loss(params, hparams):
             return F.cross_entropy(logits(params, hparams)[val_mask], y_val)
 
-        return train_loss, val_loss, logits
+        return train_loss, val_loss
 
     def _train_theta(self, model, train_loss, coeffs) -> List[Tensor]:
         torch.manual_seed(self.seed)
@@ -146,12 +146,8 @@ class HCDCCondenser(Condenser):
         # Synthetic validation nodes: labels, features from real val nodes.
         _, val_budget = self.budgets()
         y_v = torch.arange(self.num_classes).repeat_interleave(val_budget)
-        init = []
-        for c in y_v.tolist():
-            pool = torch.where(data.val_mask & (data.y == c))[0]
-            init.append(pool[torch.randint(pool.numel(), (1, ),
-                                           generator=gen)])
-        x_v = data.x[torch.cat(init)].clone().float().requires_grad_(True)
+        x_v = features_of_random_nodes(data, data.val_mask, y_v,
+                                       gen).requires_grad_(True)
         n_v = x_v.size(0)
         # Edges S_train -> S_val, weights sigmoid(ω), start at 0.1.
         omega = torch.full((n_t, n_v), -2.2, requires_grad=True)
@@ -169,7 +165,7 @@ class HCDCCondenser(Condenser):
         # Original side, CSR adjacency.
         n = data.num_nodes
         orig_adj = to_torch_csr_tensor(data.edge_index, size=(n, n))
-        o_train, o_val, _ = self._losses(
+        o_train, o_val = self._losses(
             model, data.x, orig_adj, None, data.train_mask,
             data.y[data.train_mask], data.val_mask, data.y[data.val_mask])
 
@@ -177,7 +173,7 @@ class HCDCCondenser(Condenser):
             x = torch.cat([s_train.x, features])
             w = torch.cat([s_train.edge_weight, edge_weights.reshape(-1)])
             return self._losses(model, x, edge_index, w, train_mask, y_t,
-                                val_mask, y_v)[:2]
+                                val_mask, y_v)
 
         # Extended search space with θ(λ) and the original hypergradient,
         # computed once (they do not depend on S_val).

@@ -177,6 +177,12 @@ def load_dataset(name: str, root: Optional[str] = None,
     return data
 
 
+def require_finite_features(data: Data) -> None:
+    """Raises a clear error when ``data.x`` holds NaN or infinite values."""
+    if not torch.isfinite(data.x).all():
+        raise ValueError("The node features contain NaN or infinite values")
+
+
 def require_masks(data: Data, *names: str) -> None:
     """Raises a clear error when ``data`` lacks one of the boolean node masks
     ``names`` (e.g. ``'train_mask'``) or when one of them is empty."""

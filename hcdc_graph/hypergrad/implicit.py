@@ -1,11 +1,11 @@
 r"""Hypergradients by the implicit function theorem."""
-from typing import Callable, Optional, Sequence, Tuple
+from typing import Callable, Sequence, Tuple
 
 import torch
 from torch import Tensor
 
 from hcdc_graph.hypergrad.flat import flatten, grads_or_zeros, unflatten
-from hcdc_graph.hypergrad.solvers import HVP, Neumann
+from hcdc_graph.hypergrad.solvers import Neumann
 
 Loss = Callable[[Sequence[Tensor], Sequence[Tensor]], Tensor]
 
