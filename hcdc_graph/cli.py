@@ -1,6 +1,7 @@
 """The ``hcdc-graph`` command line."""
 import argparse
 import sys
+import time
 from typing import List, Optional
 
 from hcdc_graph import __version__
@@ -10,14 +11,26 @@ class CLIError(Exception):
     """A user error: printed as one line, exit status 2."""
 
 
+def _load(args: argparse.Namespace):
+    from hcdc_graph.datasets import load_dataset
+    return load_dataset(args.dataset, root=args.root,
+                        **_generator_options(args))
+
+
+def _generator_options(args: argparse.Namespace) -> dict:
+    """--num-nodes / --homophily, for the generated 'csbm' dataset only."""
+    return {key: value for key, value in (
+        ('num_nodes', args.num_nodes), ('homophily', args.homophily))
+        if value is not None}
+
+
 def _train(args: argparse.Namespace) -> None:
     import torch
 
-    from hcdc_graph.datasets import load_dataset
     from hcdc_graph.nn import PolyGNN
     from hcdc_graph.train import fit_node_classifier
 
-    data = load_dataset(args.dataset, root=args.root)
+    data = _load(args)
     coeffs = torch.tensor(args.coeffs, dtype=torch.float)
     model = PolyGNN(data.num_features, args.hidden, int(data.y.max()) + 1,
                     K=len(args.coeffs) - 1, dropout=args.dropout)
@@ -33,14 +46,13 @@ def _train(args: argparse.Namespace) -> None:
 def _condense(args: argparse.Namespace) -> None:
     from hcdc_graph import io
     from hcdc_graph.condense import CONDENSERS
-    from hcdc_graph.datasets import load_dataset
 
     if args.method not in CONDENSERS:
         raise CLIError(f"unknown method '{args.method}'; choose one of "
                        f"{', '.join(CONDENSERS)}")
     if not 0 < args.ratio < 1:
         raise CLIError(f"--ratio must be in (0, 1) (got {args.ratio})")
-    data = load_dataset(args.dataset, root=args.root)
+    data = _load(args)
     condensed = CONDENSERS[args.method](data, args.ratio,
                                         val_ratio=args.val_ratio,
                                         seed=args.seed,
@@ -51,6 +63,97 @@ def _condense(args: argparse.Namespace) -> None:
           f"{int(condensed.val_mask.sum())} validation nodes, "
           f"{condensed.edge_index.size(1)} edges, "
           f"{condensed.condense_seconds:.1f} s -> {args.out}")
+
+
+def _recipe(args: argparse.Namespace):
+    from hcdc_graph.evaluation import Recipe
+    return Recipe(hidden=args.hidden, epochs=args.epochs,
+                  seeds=tuple(args.train_seeds))
+
+
+def _evaluate(args: argparse.Namespace) -> None:
+    import json
+
+    from hcdc_graph import io
+    from hcdc_graph.evaluation import (rank_correlation,
+                                       sample_filter_configs,
+                                       selected_performance)
+
+    if args.configs < 3:
+        raise CLIError(f"--configs must be at least 3 (got {args.configs})")
+    condensed = io.load(args.condensed)
+    data = _load(args)
+    if condensed.num_features != data.num_features:
+        raise CLIError(f"'{args.condensed}' has {condensed.num_features} "
+                       f"features but {data.name} has {data.num_features}: "
+                       f"it was condensed from another dataset")
+    configs = sample_filter_configs(args.configs, seed=args.config_seed)
+    recipe = _recipe(args)
+    rank = rank_correlation(data, condensed, configs, recipe,
+                            progress=not args.quiet)
+    perf = selected_performance(data, condensed, configs, recipe,
+                                hpo_steps=args.hpo_steps, rank=rank)
+    hpo = '–' if perf.hpo_test_acc is None else \
+        f'{100 * perf.hpo_test_acc:.2f} %'
+    print(f"{data.name}, {args.configs} filters (config seed "
+          f"{args.config_seed}), condensed graph "
+          f"{getattr(condensed, 'method', '?')} with "
+          f"{int(condensed.train_mask.sum())} + "
+          f"{int(condensed.val_mask.sum())} nodes:\n"
+          f"  Corr. (Spearman) {rank.spearman:.3f}   Kendall τ "
+          f"{rank.kendall:.3f}   Spearman over the better half "
+          f"{rank.spearman_top_half:.3f}\n"
+          f"  Perf. {100 * perf.grid_test_acc:.2f} % (grid), {hpo} (HPO); "
+          f"whole-graph oracle {100 * perf.oracle_test_acc:.2f} %")
+    if args.json:
+        with open(args.json, 'w') as f:
+            json.dump({'dataset': data.name, 'condensed': args.condensed,
+                       **rank.as_dict(), **perf.as_dict()}, f, indent=1)
+
+
+def _table2(args: argparse.Namespace) -> None:
+    from hcdc_graph.condense import CONDENSERS
+    from hcdc_graph.table2 import run_table2
+
+    for method in args.methods:
+        if method not in CONDENSERS:
+            raise CLIError(f"unknown method '{method}'; choose from "
+                           f"{', '.join(CONDENSERS)}")
+    if args.ratios and not all(0 < r < 1 for r in args.ratios):
+        raise CLIError(f"--ratios must be in (0, 1) (got {args.ratios})")
+    start = time.perf_counter()
+    text = run_table2(args.datasets, args.ratios, args.methods,
+                      list(range(args.seeds)), args.out, args.configs,
+                      args.config_seed, _recipe(args), args.hpo_steps,
+                      args.root, args.report_only, not args.quiet,
+                      _generator_options(args))
+    print(text)
+    print(f"table2: {time.perf_counter() - start:.0f} s")
+
+
+def _add_recipe_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument('--configs', type=int, default=80,
+                        help='number of sampled filters (default: 80)')
+    parser.add_argument('--config-seed', type=int, default=0,
+                        help='seed of the sampled filters (order K = 2)')
+    parser.add_argument('--hidden', type=int, default=64)
+    parser.add_argument('--epochs', type=int, default=200,
+                        help='training epochs per filter (default: 200)')
+    parser.add_argument('--train-seeds', type=int, nargs='+', default=[0],
+                        help='training seeds averaged per filter')
+    parser.add_argument('--hpo-steps', type=int, default=20,
+                        help='continuous HPO steps on the condensed graph '
+                             '(0: grid only)')
+    parser.add_argument('--quiet', action='store_true',
+                        help='no progress bars')
+
+
+def _add_data_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument('--root', default=None,
+                        help='data root (default: $HCDC_DATA or ./datasets)')
+    group = parser.add_argument_group('generated graphs (--dataset csbm)')
+    group.add_argument('--num-nodes', type=int, default=None)
+    group.add_argument('--homophily', type=float, default=None)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -66,8 +169,6 @@ def build_parser() -> argparse.ArgumentParser:
         'train', help='train PolyGNN with one filter on a dataset and print '
                       'its test accuracy')
     train.add_argument('--dataset', default='Cora')
-    train.add_argument('--root', default=None,
-                       help='data root (default: $HCDC_DATA or ./datasets)')
     train.add_argument('--coeffs', type=float, nargs='+', default=[1, -1, 0],
                        help='filter coefficients λ_0..λ_K (default: the GCN '
                             'filter 1 -1 0)')
@@ -75,13 +176,14 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument('--dropout', type=float, default=0.5)
     train.add_argument('--epochs', type=int, default=200)
     train.add_argument('--seeds', type=int, nargs='+', default=[0, 1, 2])
+    _add_data_options(train)
     train.set_defaults(func=_train)
 
     condense = sub.add_parser(
         'condense', help='condense a dataset and save the condensed graph')
     condense.add_argument('--dataset', required=True)
     condense.add_argument('--method', required=True,
-                          help='random, gcond-x or gcond')
+                          help='random, gcond-x, gcond or hcdc')
     condense.add_argument('--ratio', type=float, required=True,
                           help='synthetic training nodes / all nodes')
     condense.add_argument('--val-ratio', type=float, default=None,
@@ -89,10 +191,40 @@ def build_parser() -> argparse.ArgumentParser:
                                'original ratio)')
     condense.add_argument('--seed', type=int, default=0)
     condense.add_argument('--out', required=True)
-    condense.add_argument('--root', default=None)
     condense.add_argument('--quiet', action='store_true',
                           help='no progress bar')
+    _add_data_options(condense)
     condense.set_defaults(func=_condense)
+
+    evaluate = sub.add_parser(
+        'evaluate', help='rank correlation and selected-filter performance '
+                         'of a condensed graph')
+    evaluate.add_argument('--dataset', required=True)
+    evaluate.add_argument('--condensed', required=True,
+                          help='a file written by `hcdc-graph condense`')
+    evaluate.add_argument('--json', default=None,
+                          help='also write the results (per config too) '
+                               'to this JSON file')
+    _add_recipe_options(evaluate)
+    _add_data_options(evaluate)
+    evaluate.set_defaults(func=_evaluate)
+
+    table2 = sub.add_parser(
+        'table2', help="reproduce the paper's Table 2 (resumable cells)")
+    table2.add_argument('--datasets', nargs='+', default=['Cora', 'CiteSeer'])
+    table2.add_argument('--ratios', type=float, nargs='+', default=None,
+                        help="default: the paper's ratios per dataset")
+    table2.add_argument('--methods', nargs='+',
+                        default=['random', 'gcond-x', 'gcond', 'hcdc'])
+    table2.add_argument('--seeds', type=int, default=3,
+                        help='condensation seeds 0..N-1 (default: 3)')
+    table2.add_argument('--out', required=True,
+                        help='folder for cells/*.json and table2.md')
+    table2.add_argument('--report-only', action='store_true',
+                        help='tabulate the cells found; compute nothing')
+    _add_recipe_options(table2)
+    _add_data_options(table2)
+    table2.set_defaults(func=_table2)
     return parser
 
 

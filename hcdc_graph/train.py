@@ -84,3 +84,39 @@ def fit_node_classifier(model: torch.nn.Module, data: Data,
         optimizer.step()
     return TrainResult(epochs=epochs,
                        **evaluate_node_classifier(model, data, coeffs))
+
+
+def node_classification_losses(model: torch.nn.Module, x: Tensor, adj,
+                               edge_weight: Optional[Tensor],
+                               train_mask: Tensor, y_train: Tensor,
+                               val_mask: Tensor, y_val: Tensor,
+                               weight_decay: float = 5e-4):
+    r"""The two closures the hypergradient core needs, for a
+    :class:`~hcdc_graph.nn.PolyGNN`-like ``model`` whose forward takes
+    ``coeffs``:
+
+    .. math::
+        \mathcal{L}_{train}(\theta, \lambda) = \mathrm{CE}_{train}
+        + \tfrac{w}{2} \lVert \theta \rVert^2, \qquad
+        \mathcal{L}_{val}(\theta, \lambda) = \mathrm{CE}_{val},
+
+    both called as ``loss(params, (coeffs, ))`` with ``params`` in the
+    order of ``model.parameters()`` (a functional call: the module's own
+    parameters are untouched). The model should be in eval mode or have no
+    dropout, so that the losses are deterministic.
+    """
+    names = [n for n, _ in model.named_parameters()]
+
+    def logits(params, hparams):
+        return torch.func.functional_call(
+            model, dict(zip(names, params)), (x, adj, edge_weight),
+            {'coeffs': hparams[0]})
+
+    def train_loss(params, hparams):
+        ce = F.cross_entropy(logits(params, hparams)[train_mask], y_train)
+        return ce + 0.5 * weight_decay * sum((p ** 2).sum() for p in params)
+
+    def val_loss(params, hparams):
+        return F.cross_entropy(logits(params, hparams)[val_mask], y_val)
+
+    return train_loss, val_loss

@@ -5,9 +5,11 @@ import numpy as np
 import pytest
 import torch
 
+from hcdc_graph.condense import RandomCondenser
 from hcdc_graph.datasets import csbm
-from hcdc_graph.evaluation import (Recipe, _ranks, rank_correlation,
-                                   sample_filter_configs)
+from hcdc_graph.evaluation import (Recipe, _ranks, evaluate_configs,
+                                   rank_correlation, sample_filter_configs,
+                                   selected_performance)
 
 FAST = Recipe(hidden=8, epochs=30, dropout=0.0, seeds=(0, ))
 
@@ -53,3 +55,33 @@ def test_identical_graph_ranks_perfectly_and_ground_truth_is_cached(
     flipped = rank_correlation(data, data, configs, FAST,
                                cache=str(tmp_path))
     assert flipped.spearman < 1.0
+
+
+def test_selected_performance_grid_hpo_and_oracle(tmp_path):
+    data = csbm(num_nodes=200, num_classes=2, avg_degree=6, homophily=0.45,
+                feature_dim=8, seed=0)
+    configs = sample_filter_configs(6, K=2, seed=0)
+    truth = evaluate_configs(data, configs, FAST)
+    best = int(np.argmax(_ranks(truth['acc'], truth['loss'])))
+    # searching on the original graph itself selects the oracle
+    perf = selected_performance(data, data, configs, FAST,
+                                cache=str(tmp_path), hpo_steps=3)
+    assert perf.oracle_config == perf.grid_config == configs[best].tolist()
+    assert perf.oracle_test_acc == pytest.approx(truth['test_acc'][best])
+    assert perf.grid_test_acc == pytest.approx(perf.oracle_test_acc)
+    # HPO moved away from the grid choice and was retrained on the original
+    assert perf.hpo_error is None and perf.hpo_config != perf.grid_config
+    assert 0.0 <= perf.hpo_test_acc <= 1.0
+    # on a condensed graph: the grid choice is its best config, scored by
+    # the original-graph run of that config
+    small = RandomCondenser(data, 0.1, seed=0, progress=False).fit()
+    rank = rank_correlation(data, small, configs, FAST, cache=str(tmp_path))
+    perf = selected_performance(data, small, configs, FAST,
+                                cache=str(tmp_path), hpo_steps=0, rank=rank)
+    first = max(rank.table, key=lambda row: row['condensed_rank'])
+    assert perf.grid_config == first['coeffs']
+    assert perf.grid_test_acc == pytest.approx(first['original_test_acc'])
+    assert perf.hpo_config is None and perf.hpo_test_acc is None
+    del data.test_mask
+    with pytest.raises(ValueError, match='test_mask'):
+        selected_performance(data, small, configs, FAST, cache=str(tmp_path))

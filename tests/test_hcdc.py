@@ -1,5 +1,6 @@
 import pytest
 import torch
+from torch_geometric.data import Data
 
 from hcdc_graph import HCDCCondenser
 from hcdc_graph.condense import RandomCondenser
@@ -51,3 +52,24 @@ def test_hcdc_bad_options(graph):
         HCDCCondenser(graph, 0.02, train_condenser='nope')
     with pytest.raises(ValueError, match="'theta'"):
         HCDCCondenser(graph, 0.02, theta='both')
+
+
+def test_hcdc_reuses_a_given_train_graph(graph):
+    given = RandomCondenser(graph, 0.02, seed=3, progress=False).fit()
+    hcdc = HCDCCondenser(graph, 0.02, seed=0, progress=False,
+                         train_graph=given, hidden=8, num_configs=2,
+                         trajectory_steps=0, epochs=2, train_epochs=10)
+    out = hcdc.fit()
+    n_t = int(given.train_mask.sum())
+    # S_train is the given graph's training part, its edges kept
+    assert torch.equal(out.x[:n_t], given.x[given.train_mask])
+    assert torch.equal(out.y[:n_t], given.y[given.train_mask])
+    assert out.train_mask.sum() == n_t and out.val_mask[n_t:].all()
+    inside = (out.edge_index < n_t).all(dim=0)
+    both_train = given.train_mask[given.edge_index].all(dim=0)
+    assert int(inside.sum()) == int(both_train.sum())
+    narrow = Data(x=torch.randn(5, 3), y=torch.zeros(5, dtype=torch.long),
+                  edge_index=torch.empty(2, 0, dtype=torch.long),
+                  train_mask=torch.ones(5, dtype=torch.bool))
+    with pytest.raises(ValueError, match='features'):
+        HCDCCondenser(graph, 0.02, train_graph=narrow)

@@ -9,6 +9,7 @@ import numpy as np
 import torch
 from torch import Tensor
 from torch_geometric.data import Data
+from torch_geometric.utils import subgraph
 
 from hcdc_graph.datasets import require_finite_features, require_masks
 from hcdc_graph.profiling import peak_rss_mb, reset_peak_rss
@@ -199,3 +200,20 @@ def dense_to_graph(adj: Tensor, threshold: float) -> Dict[str, Tensor]:
     adj.fill_diagonal_(0)
     index = (adj > threshold).nonzero().t()
     return {'edge_index': index, 'edge_weight': adj[index[0], index[1]]}
+
+
+def training_part(graph: Data) -> Data:
+    """The subgraph of ``graph``'s ``train_mask`` nodes (relabelled, edge
+    weights kept; all its nodes are training nodes)."""
+    keep = graph.train_mask
+    weight = getattr(graph, 'edge_weight', None)
+    if weight is None:
+        weight = torch.ones(graph.edge_index.size(1))
+    edge_index, edge_weight = subgraph(keep, graph.edge_index, weight,
+                                       relabel_nodes=True,
+                                       num_nodes=graph.num_nodes)
+    n = int(keep.sum())
+    return Data(x=graph.x[keep], y=graph.y[keep], edge_index=edge_index,
+                edge_weight=edge_weight,
+                train_mask=torch.ones(n, dtype=torch.bool),
+                val_mask=torch.zeros(n, dtype=torch.bool))

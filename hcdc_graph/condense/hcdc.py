@@ -8,10 +8,13 @@ from torch_geometric.data import Data
 from torch_geometric.utils import to_torch_csr_tensor
 from tqdm.auto import tqdm
 
-from hcdc_graph.condense.base import Condenser, features_of_random_nodes
+from hcdc_graph.condense.base import (Condenser, features_of_random_nodes,
+                                      training_part)
+from hcdc_graph.datasets import require_masks
 from hcdc_graph.evaluation import sample_filter_configs
 from hcdc_graph.hypergrad import Neumann, hypergradient
 from hcdc_graph.nn import PolyGNN
+from hcdc_graph.train import node_classification_losses
 
 
 class HCDCCondenser(Condenser):
@@ -57,6 +60,12 @@ class HCDCCondenser(Condenser):
     - **Size of** :math:`S_{val}`: as for the baselines (``val_ratio``,
       default the original val/train ratio).
 
+    ``train_graph`` (optional) supplies :math:`S_{train}` instead of running
+    ``train_condenser``: the subgraph of its ``train_mask`` nodes is used
+    (e.g. the training part of a GCond graph condensed earlier, so that HCDC
+    and GCond share :math:`S_{train}` and differ only in :math:`S_{val}`).
+    ``condense_seconds`` then excludes the time that graph took.
+
     After :meth:`fit`: ``condensed_``, ``loss_history_`` (mean
     :math:`1-\cos` per epoch), ``configs_`` (the extended search space).
     """
@@ -66,7 +75,8 @@ class HCDCCondenser(Condenser):
                  val_ratio: Optional[float] = None, seed: int = 0,
                  device=None, progress: bool = True,
                  train_condenser: str = 'gcond',
-                 train_options: Optional[Dict] = None, K: int = 2,
+                 train_options: Optional[Dict] = None,
+                 train_graph: Optional[Data] = None, K: int = 2,
                  hidden: int = 64, num_configs: int = 16,
                  trajectory_steps: int = 3, trajectory_lr: float = 0.1,
                  epochs: int = 100, train_epochs: int = 200,
@@ -83,7 +93,14 @@ class HCDCCondenser(Condenser):
         if num_configs < 1 or epochs < 1 or train_epochs < 1:
             raise ValueError("'num_configs', 'epochs' and 'train_epochs' "
                              "must be positive")
+        if train_graph is not None:
+            require_masks(train_graph, 'train_mask')
+            if train_graph.num_features != data.num_features:
+                raise ValueError(
+                    f"'train_graph' has {train_graph.num_features} features, "
+                    f"the data {data.num_features}")
         self.train_condenser = train_condenser
+        self.train_graph = train_graph
         self.train_options = dict(train_options or {})
         self.K, self.hidden = K, hidden
         self.num_configs, self.trajectory_steps = num_configs, \
@@ -102,23 +119,9 @@ class HCDCCondenser(Condenser):
 
     def _losses(self, model, x, adj, weight, train_mask, y_train,
                 val_mask, y_val):
-        names = [n for n, _ in model.named_parameters()]
-
-        def logits(params, hparams, x=x, weight=weight):
-            return torch.func.functional_call(
-                model, dict(zip(names, params)), (x, adj, weight),
-                {'coeffs': hparams[0]})
-
-        def train_loss(params, hparams):
-            ce = F.cross_entropy(logits(params, hparams)[train_mask],
-                                 y_train)
-            return ce + 0.5 * self.weight_decay * sum(
-                (p ** 2).sum() for p in params)
-
-        def val_loss(params, hparams):
-            return F.cross_entropy(logits(params, hparams)[val_mask], y_val)
-
-        return train_loss, val_loss
+        return node_classification_losses(model, x, adj, weight, train_mask,
+                                          y_train, val_mask, y_val,
+                                          self.weight_decay)
 
     def _train_theta(self, model, train_loss, coeffs) -> List[Tensor]:
         torch.manual_seed(self.seed)
@@ -137,9 +140,12 @@ class HCDCCondenser(Condenser):
         from hcdc_graph.condense import CONDENSERS
         data = self.data
         gen = torch.Generator().manual_seed(self.seed)
-        s_train = CONDENSERS[self.train_condenser](
-            data, self.ratio, val_ratio=0.0, seed=self.seed,
-            progress=self.progress, **self.train_options).fit()
+        if self.train_graph is None:
+            s_train = CONDENSERS[self.train_condenser](
+                data, self.ratio, val_ratio=0.0, seed=self.seed,
+                progress=self.progress, **self.train_options).fit()
+        else:
+            s_train = training_part(self.train_graph)
         self.train_graph_ = s_train
         n_t = s_train.num_nodes
 

@@ -1,0 +1,92 @@
+"""The evaluate and table2 commands, on small generated graphs."""
+import json
+
+import pytest
+
+from hcdc_graph import io
+from hcdc_graph.cli import main
+
+FAST = ['--configs', '4', '--epochs', '10', '--hidden', '8', '--hpo-steps',
+        '2', '--quiet']
+
+
+@pytest.fixture
+def condensed_file(tmp_path):
+    path = tmp_path / 'random.pt'
+    assert main(['condense', '--dataset', 'csbm', '--num-nodes', '300',
+                 '--method', 'random', '--ratio', '0.05', '--out', str(path),
+                 '--quiet']) == 0
+    return path
+
+
+def test_evaluate_prints_and_writes_json(condensed_file, tmp_path, capsys):
+    out = tmp_path / 'eval.json'
+    capsys.readouterr()
+    assert main(['evaluate', '--dataset', 'csbm', '--num-nodes', '300',
+                 '--condensed', str(condensed_file), '--json', str(out)]
+                + FAST) == 0
+    text = capsys.readouterr().out
+    assert 'Corr. (Spearman)' in text and 'Kendall' in text
+    assert 'Perf.' in text and 'oracle' in text
+    result = json.loads(out.read_text())
+    assert -1 <= result['spearman'] <= 1 and len(result['table']) == 4
+    assert 0 <= result['grid_test_acc'] <= 1
+    assert result['grid_config'] in [row['coeffs'] for row in result['table']]
+
+
+def test_evaluate_bad_inputs_exit_2(condensed_file, tmp_path, capsys):
+    corrupt = tmp_path / 'corrupt.pt'
+    corrupt.write_bytes(condensed_file.read_bytes()[:100])
+    base = ['evaluate', '--dataset', 'csbm', '--num-nodes', '300'] + FAST
+    for argv, words in (
+            (['--condensed', str(tmp_path / 'missing.pt')], 'No such file'),
+            (['--condensed', str(corrupt)], 'not a readable'),
+            (['--condensed', str(condensed_file), '--configs', '2'],
+             '--configs'),
+    ):
+        capsys.readouterr()
+        assert main(base + argv) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and words in err[0], err
+    # a graph condensed from another dataset (another feature width)
+    other = io.load(condensed_file)
+    other.x = other.x[:, :3]
+    io.save(other, tmp_path / 'other.pt')
+    capsys.readouterr()
+    assert main(base + ['--condensed', str(tmp_path / 'other.pt')]) == 2
+    assert 'another dataset' in capsys.readouterr().err
+    assert main(['evaluate', '--dataset', 'Nope', '--condensed',
+                 str(condensed_file)] + FAST) == 2
+
+
+def test_table2_cells_are_resumable(tmp_path, capsys):
+    out = tmp_path / 'table'
+    argv = ['table2', '--datasets', 'csbm', '--num-nodes', '300',
+            '--ratios', '0.05', '--methods', 'random', '--seeds', '2',
+            '--out', str(out)] + FAST
+    assert main(argv) == 0
+    cells = sorted(p.name for p in (out / 'cells').iterdir())
+    assert cells == ['csbm-0.05-random-0.json', 'csbm-0.05-random-1.json']
+    table = (out / 'table2.md').read_text()
+    row = [line for line in table.splitlines() if '| random |' in line]
+    assert len(row) == 1 and '0 1' in row[0] and '±' in row[0]
+    assert 'Whole-graph Perf. on csbm' in table
+    # a rerun reads the cells back instead of recomputing them
+    cell = out / 'cells' / 'csbm-0.05-random-0.json'
+    obj = json.loads(cell.read_text())
+    obj['spearman'] = 5.0
+    cell.write_text(json.dumps(obj))
+    assert main(argv + ['--report-only']) == 0
+    assert (out / 'table2.md').read_text() != table
+
+
+def test_table2_bad_inputs_exit_2(tmp_path, capsys):
+    for argv, words in (
+            (['--methods', 'nope'], 'unknown method'),
+            (['--ratios', '0'], '--ratios'),
+    ):
+        capsys.readouterr()
+        assert main(['table2', '--datasets', 'csbm', '--out',
+                     str(tmp_path)] + argv) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and words in err[0]
