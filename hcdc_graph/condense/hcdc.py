@@ -17,6 +17,9 @@ from hcdc_graph.nn import PolyGNN
 from hcdc_graph.train import node_classification_losses
 
 
+CONFIG_SEED_OFFSET = 1000
+
+
 class HCDCCondenser(Condenser):
     r"""Hyperparameter-calibrated dataset condensation (the paper's
     Algorithm 1) over PolyGNN's filter coefficients :math:`\lambda`.
@@ -50,7 +53,8 @@ class HCDCCondenser(Condenser):
       the original graph.
     - **The extended search space.** ``num_configs`` filters from
       :func:`~hcdc_graph.evaluation.sample_filter_configs` (seeded by
-      ``seed``), each followed for ``trajectory_steps`` normalized
+      ``seed + 1000``, so never the very configs an evaluation with a small
+      config seed scores), each followed for ``trajectory_steps`` normalized
       hyperparameter-descent steps of size ``trajectory_lr`` along the
       original-data hypergradient. Since :math:`S_{train}` and the
       training seed are fixed, :math:`\theta(\lambda)` and
@@ -187,7 +191,9 @@ class HCDCCondenser(Condenser):
                                            torch.sigmoid(omega.detach()))
         theta_loss = s_train_loss if self.theta == 'synthetic' else o_train
         points = []
-        starts = sample_filter_configs(self.num_configs, self.K, self.seed)
+        # Offset: never the evaluation's own configs (config seeds 0, 1, ...).
+        starts = sample_filter_configs(self.num_configs, self.K,
+                                       CONFIG_SEED_OFFSET + self.seed)
         bar = tqdm(total=len(starts) * (self.trajectory_steps + 1),
                    desc='hcdc: hypergradients on the original graph',
                    disable=not self.progress)
