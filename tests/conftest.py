@@ -15,6 +15,15 @@ def _isolated_cache(tmp_path_factory, monkeypatch):
                                          'cache'))
 
 
+def data_file(*parts):
+    """The path of a file of the offline data ($HCDC_DATA or ../shared/data),
+    or None."""
+    for root in (os.environ.get('HCDC_DATA'), SHARED_DATA):
+        if root and osp.exists(osp.join(root, *parts)):
+            return osp.join(root, *parts)
+    return None
+
+
 def planetoid_root():
     """The data root that holds Planetoid's raw files, or None."""
     for root in (os.environ.get('HCDC_DATA'), SHARED_DATA):

@@ -26,7 +26,7 @@ def test_hcdc_ranks_filters_better_than_random(graph, tmp_path):
     random = RandomCondenser(graph, 0.02, seed=0, progress=False).fit()
     hcdc = HCDCCondenser(graph, 0.02, seed=0, progress=False,
                          train_condenser='random', hidden=16, num_configs=8,
-                         trajectory_steps=2, epochs=60, train_epochs=100)
+                         trajectory_steps=2, epochs=20, train_epochs=100)
     condensed = hcdc.fit()
     # the alignment objective went down
     assert hcdc.loss_history_[-1] < 0.5 * hcdc.loss_history_[0]
@@ -52,6 +52,8 @@ def test_hcdc_bad_options(graph):
         HCDCCondenser(graph, 0.02, train_condenser='nope')
     with pytest.raises(ValueError, match="'theta'"):
         HCDCCondenser(graph, 0.02, theta='both')
+    with pytest.raises(ValueError, match='points_per_step'):
+        HCDCCondenser(graph, 0.02, points_per_step=0)
 
 
 def test_hcdc_reuses_a_given_train_graph(graph):

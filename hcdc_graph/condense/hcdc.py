@@ -18,6 +18,10 @@ from hcdc_graph.train import node_classification_losses
 
 
 CONFIG_SEED_OFFSET = 1000
+# Feature learning rate per unit of mean absolute feature: Adam moves every
+# coordinate by about the learning rate per step, so it must follow the
+# feature scale (row-normalized Cora features average 7e-4).
+FEATURE_LR_SCALE = 0.01
 
 
 class HCDCCondenser(Condenser):
@@ -70,6 +74,28 @@ class HCDCCondenser(Condenser):
     and GCond share :math:`S_{train}` and differ only in :math:`S_{val}`).
     ``condense_seconds`` then excludes the time that graph took.
 
+    Method options (beyond :class:`Condenser`'s):
+        train_condenser (str): condenser of :math:`S_{train}`.
+            (default: :obj:`'gcond'`; ``train_options`` go to it)
+        K (int), hidden (int): the PolyGNN whose filter is calibrated.
+        num_configs (int), trajectory_steps (int), trajectory_lr (float):
+            the extended search space (above). (defaults: 16, 3, 0.1)
+        epochs (int): passes over the extended search space.
+            (default: :obj:`20`)
+        points_per_step (int): search-space points per Adam step on
+            :math:`S_{val}`. (default: :obj:`8`)
+        train_epochs (int): Adam steps to train :math:`\theta(\lambda)`.
+            (default: :obj:`200`)
+        lr_features (float, optional): Adam learning rate of the
+            :math:`S_{val}` features. Default: 0.01 times the mean absolute
+            feature of the original validation nodes (Adam moves every
+            coordinate by about the learning rate, so it follows the scale).
+        lr_edges (float): Adam learning rate of :math:`\omega`.
+            (default: :obj:`0.05`)
+        neumann_steps (int), neumann_alpha (float): the inverse-Hessian
+            solver. (defaults: 20, 0.01)
+        theta (str): ``'synthetic'`` or ``'original'`` (above).
+
     After :meth:`fit`: ``condensed_``, ``loss_history_`` (mean
     :math:`1-\cos` per epoch), ``configs_`` (the extended search space).
     """
@@ -83,8 +109,9 @@ class HCDCCondenser(Condenser):
                  train_graph: Optional[Data] = None, K: int = 2,
                  hidden: int = 64, num_configs: int = 16,
                  trajectory_steps: int = 3, trajectory_lr: float = 0.1,
-                 epochs: int = 100, train_epochs: int = 200,
-                 lr_features: float = 0.01, lr_edges: float = 0.05,
+                 epochs: int = 20, points_per_step: int = 8,
+                 train_epochs: int = 200,
+                 lr_features: Optional[float] = None, lr_edges: float = 0.05,
                  weight_decay: float = 5e-4, neumann_steps: int = 20,
                  neumann_alpha: float = 0.01, theta: str = 'synthetic'):
         super().__init__(data, ratio, val_ratio, seed, device, progress)
@@ -94,9 +121,9 @@ class HCDCCondenser(Condenser):
                              f"choose one of {', '.join(CONDENSERS)}")
         if theta not in ('synthetic', 'original'):
             raise ValueError("'theta' must be 'synthetic' or 'original'")
-        if num_configs < 1 or epochs < 1 or train_epochs < 1:
-            raise ValueError("'num_configs', 'epochs' and 'train_epochs' "
-                             "must be positive")
+        if min(num_configs, epochs, train_epochs, points_per_step) < 1:
+            raise ValueError("'num_configs', 'epochs', 'train_epochs' and "
+                             "'points_per_step' must be positive")
         if train_graph is not None:
             require_masks(train_graph, 'train_mask')
             if train_graph.num_features != data.num_features:
@@ -111,6 +138,10 @@ class HCDCCondenser(Condenser):
             trajectory_steps
         self.trajectory_lr = trajectory_lr
         self.epochs, self.train_epochs = epochs, train_epochs
+        self.points_per_step = points_per_step
+        if lr_features is None:
+            lr_features = FEATURE_LR_SCALE * float(
+                data.x[data.val_mask].abs().mean())
         self.lr_features, self.lr_edges = lr_features, lr_edges
         self.weight_decay = weight_decay
         self.solver = Neumann(steps=neumann_steps, alpha=neumann_alpha)
@@ -216,17 +247,21 @@ class HCDCCondenser(Condenser):
         bar = tqdm(range(self.epochs), desc='hcdc: learning S_val',
                    disable=not self.progress)
         for _ in bar:
-            opt.zero_grad()
             total = 0.0
-            for lam, params, g_t in points:
-                tl, vl = synthetic_losses(x_v, torch.sigmoid(omega))
-                g_s, = hypergradient(tl, vl, params, [lam], self.solver,
-                                     create_graph=True)
-                loss = (1 - F.cosine_similarity(g_t, g_s, dim=0,
-                                                eps=1e-12)) / len(points)
-                loss.backward()
-                total += float(loss.detach())
-            opt.step()
+            order = torch.randperm(len(points), generator=gen).tolist()
+            for start in range(0, len(order), self.points_per_step):
+                batch = order[start:start + self.points_per_step]
+                opt.zero_grad()
+                for i in batch:  # one backward per point: memory stays flat
+                    lam, params, g_t = points[i]
+                    tl, vl = synthetic_losses(x_v, torch.sigmoid(omega))
+                    g_s, = hypergradient(tl, vl, params, [lam], self.solver,
+                                         create_graph=True)
+                    loss = 1 - F.cosine_similarity(g_t, g_s, dim=0,
+                                                   eps=1e-12)
+                    (loss / len(batch)).backward()
+                    total += float(loss.detach()) / len(points)
+                opt.step()
             self.loss_history_.append(total)
             bar.set_postfix(loss=f'{total:.4f}')
 
