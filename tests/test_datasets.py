@@ -11,7 +11,7 @@ from torch_geometric.utils import homophily
 
 from hcdc_graph.datasets import (DatasetNotFoundError, csbm, load_dataset,
                                  require_masks)
-from hcdc_graph.datasets.paths import is_writable
+from hcdc_graph.paths import is_writable
 
 from conftest import planetoid_root, requires_planetoid
 

@@ -4,7 +4,7 @@ from hcdc_graph.datasets.loaders import (KNOWN_DATASETS, DatasetNotFoundError,
                                          load_dataset,
                                          require_finite_features,
                                          require_masks)
-from hcdc_graph.datasets.paths import cache_dir, data_root
+from hcdc_graph.paths import cache_dir, data_root
 
 __all__ = ['load_dataset', 'csbm', 'require_masks', 'require_finite_features', 'KNOWN_DATASETS',
            'DatasetNotFoundError', 'data_root', 'cache_dir']

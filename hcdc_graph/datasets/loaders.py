@@ -7,7 +7,7 @@ import torch
 from torch_geometric.data import Data
 
 from hcdc_graph.datasets.csbm import csbm
-from hcdc_graph.datasets.paths import data_root, writable_or_cache
+from hcdc_graph.paths import data_root, writable_or_cache
 
 LAYOUTS: Dict[str, str] = {
     'Cora': 'Planetoid/Cora/raw/ind.cora.{x,tx,allx,y,ty,ally,graph,'

@@ -119,7 +119,7 @@ def load_ground_truth(path: Optional[str] = None,
     NAS-Bench-201 index, for ``dataset`` in ``cifar10``, ``cifar100``,
     ``imagenet16-120``. ``path`` defaults to
     ``<data root>/nasbench201/nats_bench_tss_200ep_test_acc.csv``."""
-    from hcdc_graph.datasets import data_root
+    from hcdc_graph.paths import data_root
     if dataset not in _COLUMNS:
         raise ValueError(f"Unknown dataset '{dataset}'; choose one of "
                          f"{', '.join(_COLUMNS)}")

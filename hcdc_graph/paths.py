@@ -1,4 +1,5 @@
-"""Where data lives: the data root and the writable cache."""
+"""Where data lives: the data root and the writable cache (shared by the
+graph and image datasets; no graph code)."""
 import hashlib
 import os
 import os.path as osp
