@@ -18,6 +18,7 @@ from hcdc_graph.datasets import cache_dir, require_masks
 from hcdc_graph.hypergrad import (HypergradientDivergenceError, Neumann,
                                   optimize_hyperparameters)
 from hcdc_graph.nn import PolyGNN
+from hcdc_graph.ranking import rank_by_accuracy
 from hcdc_graph.train import fit_node_classifier, node_classification_losses
 
 
@@ -41,15 +42,6 @@ def sample_filter_configs(n: int = 80, K: int = 2, seed: int = 0) -> Tensor:
     response = coeffs @ mu.pow(torch.arange(K + 1).view(-1, 1))
     gain = response.abs().max(dim=1).values.clamp_min(1e-12)
     return (coeffs / gain.view(-1, 1)).float()
-
-
-def _ranks(acc: np.ndarray, loss: np.ndarray) -> np.ndarray:
-    """Ranks by accuracy, ties broken by lower validation loss (few
-    validation nodes give many accuracy ties)."""
-    order = np.lexsort((-loss, acc))  # ascending: worst first
-    ranks = np.empty(len(acc))
-    ranks[order] = np.arange(len(acc))
-    return ranks
 
 
 @dataclass
@@ -160,8 +152,8 @@ def rank_correlation(original: Data, condensed: Data, configs: Tensor,
     orig = original_results(original, configs, recipe, cache, progress)
     cond = evaluate_configs(condensed, configs, recipe, progress,
                             'condensed')
-    r_orig = _ranks(orig['acc'], orig['loss'])
-    r_cond = _ranks(cond['acc'], cond['loss'])
+    r_orig = rank_by_accuracy(orig['acc'], orig['loss'])
+    r_cond = rank_by_accuracy(cond['acc'], cond['loss'])
     top = r_orig >= len(configs) / 2
     table = [{'coeffs': configs[i].tolist(),
               'original_val_acc': float(orig['acc'][i]),
@@ -251,11 +243,11 @@ def selected_performance(original: Data, condensed: Data, configs: Tensor,
     if rank is None:
         cond = evaluate_configs(condensed, configs, recipe, progress,
                                 'condensed')
-        r_cond = _ranks(cond['acc'], cond['loss'])
+        r_cond = rank_by_accuracy(cond['acc'], cond['loss'])
     else:
         r_cond = np.array([row['condensed_rank'] for row in rank.table])
     grid = int(np.argmax(r_cond))
-    oracle = int(np.argmax(_ranks(orig['acc'], orig['loss'])))
+    oracle = int(np.argmax(rank_by_accuracy(orig['acc'], orig['loss'])))
     out = SelectedPerformance(
         grid_config=configs[grid].tolist(),
         grid_test_acc=float(orig['test_acc'][grid]),

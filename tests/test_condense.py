@@ -6,7 +6,7 @@ from hcdc_graph import io
 from hcdc_graph.condense import (CONDENSERS, GCondCondenser, GCondXCondenser,
                                  RandomCondenser)
 from hcdc_graph.condense.base import allocate
-from hcdc_graph.condense.matching import gradient_distance
+from hcdc_graph.matching import gradient_distance
 from hcdc_graph.datasets import csbm
 
 FAST = {'random': {}, 'gcond-x': dict(epochs=3, outer_loop=2, inner_loop=1),

@@ -7,7 +7,8 @@ import torch
 
 from hcdc_graph.condense import RandomCondenser
 from hcdc_graph.datasets import csbm
-from hcdc_graph.evaluation import (Recipe, _ranks, evaluate_configs,
+from hcdc_graph.ranking import rank_by_accuracy
+from hcdc_graph.evaluation import (Recipe, evaluate_configs,
                                    rank_correlation, sample_filter_configs,
                                    selected_performance)
 
@@ -32,7 +33,7 @@ def test_sample_filter_configs():
 def test_ranks_break_accuracy_ties_by_loss():
     acc = np.array([0.5, 0.5, 0.9])
     loss = np.array([1.0, 0.2, 0.1])
-    assert _ranks(acc, loss).tolist() == [0, 1, 2]
+    assert rank_by_accuracy(acc, loss).tolist() == [0, 1, 2]
 
 
 def test_identical_graph_ranks_perfectly_and_ground_truth_is_cached(
@@ -62,7 +63,7 @@ def test_selected_performance_grid_hpo_and_oracle(tmp_path):
                 feature_dim=8, seed=0)
     configs = sample_filter_configs(6, K=2, seed=0)
     truth = evaluate_configs(data, configs, FAST)
-    best = int(np.argmax(_ranks(truth['acc'], truth['loss'])))
+    best = int(np.argmax(rank_by_accuracy(truth['acc'], truth['loss'])))
     # searching on the original graph itself selects the oracle
     perf = selected_performance(data, data, configs, FAST,
                                 cache=str(tmp_path), hpo_steps=3)

@@ -12,7 +12,7 @@ from tqdm.auto import tqdm
 
 from hcdc_graph.condense.base import (Condenser, dense_to_graph,
                                       features_of_random_nodes)
-from hcdc_graph.condense.matching import DISTANCES, gradient_distance
+from hcdc_graph.matching import DISTANCES, gradient_distance
 from hcdc_graph.nn import PairwiseGraphGenerator
 
 

@@ -1,4 +1,5 @@
-"""Gradient-matching distances (GCond / DC)."""
+"""Gradient-matching distances (GCond on graphs, DC on images; no graph
+code)."""
 from typing import Sequence
 
 import torch

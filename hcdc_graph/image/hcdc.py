@@ -1,0 +1,184 @@
+r"""HCDC for images: synthetic validation images whose hypergradients w.r.t.
+the NAS-Bench-201 architecture weights align with those of real validation
+images. Reuses :mod:`hcdc_graph.hypergrad` unchanged."""
+from typing import Dict, List, Optional
+
+import torch
+import torch.nn.functional as F
+from tqdm.auto import tqdm
+
+from hcdc_graph.hypergrad import Neumann, hypergradient
+from hcdc_graph.image.condense import (CondensedImages, DCCondenser,
+                                       ImageCondenser, labels)
+from hcdc_graph.image.datasets import ImageDataset
+from hcdc_graph.image.nasbench201 import (index_to_arch, one_hot,
+                                          sample_architectures)
+from hcdc_graph.image.networks import SuperNetwork
+
+ARCH_SEED_OFFSET = 1000
+
+
+class HCDCImageCondenser(ImageCondenser):
+    r"""Hyperparameter-calibrated condensation over the NAS-Bench-201 space.
+
+    :math:`S_{train}` comes from DC (or ``train_images``) and stays fixed.
+    :math:`S_{val}` (``val_ipc`` images per class, initialised from real
+    validation images) is learned by minimising
+
+    .. math::
+        \sum_{\alpha} 1 - \cos\big(\nabla_\alpha \mathcal{L}^{real}_{val}
+        (\theta^*(\alpha), \alpha),\ \nabla_\alpha \mathcal{L}^{S}_{val}
+        (\theta^*(\alpha), \alpha)\big),
+
+    where :math:`\theta^*(\alpha)` is a :class:`SuperNetwork` (width ``C``,
+    one cell per stage) trained on :math:`S_{train}` with architecture
+    weights :math:`\mathrm{softmax}(\alpha)`, and both hypergradients come
+    from :func:`~hcdc_graph.hypergrad.hypergradient` (Neumann series).
+
+    Decisions (documented, measured in the project notes):
+
+    - The points :math:`\alpha`: ``num_archs`` architectures sampled with
+      seed ``1000 + seed`` (never an evaluation's own sample), as
+      :math:`\alpha = ` ``temperature`` :math:`\cdot` one-hot, each followed
+      for ``trajectory_steps`` normalized descent steps of size
+      ``trajectory_lr`` along the real-data hypergradient.
+    - BatchNorm runs in training mode (batch statistics) in every loss, so
+      the losses are deterministic functions of the images, :math:`\theta`
+      and :math:`\alpha`.
+    - The real validation loss uses ``real_val_batch`` images of the held-out
+      validation part, fixed for the whole run.
+
+    Method options: ``train_images`` (a :class:`CondensedImages` whose
+    training part is used as :math:`S_{train}`), ``train_options`` (for
+    :class:`DCCondenser`), ``C``, ``num_archs``, ``trajectory_steps``,
+    ``trajectory_lr``, ``temperature``, ``epochs``, ``points_per_step``,
+    ``train_steps`` (Adam steps for :math:`\theta^*`), ``lr_images``,
+    ``real_val_batch``, ``neumann_steps``, ``neumann_alpha``.
+
+    After :meth:`fit`: ``condensed_``, ``loss_history_``.
+    """
+    method = 'hcdc'
+
+    def __init__(self, data: ImageDataset, ipc: int = 10,
+                 val_ipc: Optional[int] = None, seed: int = 0,
+                 real_val_size: int = 5000, progress: bool = True,
+                 train_images: Optional[CondensedImages] = None,
+                 train_options: Optional[Dict] = None, C: int = 8,
+                 num_archs: int = 8, trajectory_steps: int = 1,
+                 trajectory_lr: float = 0.5, temperature: float = 3.0,
+                 epochs: int = 10, points_per_step: int = 4,
+                 train_steps: int = 100, lr_images: float = 0.01,
+                 real_val_batch: int = 500, neumann_steps: int = 10,
+                 neumann_alpha: float = 0.01, weight_decay: float = 5e-4):
+        super().__init__(data, ipc, val_ipc, seed, real_val_size, progress)
+        if self.val_ipc < 1:
+            raise ValueError("HCDC learns S_val: 'val_ipc' must be positive")
+        if min(num_archs, epochs, points_per_step, train_steps,
+               real_val_batch) < 1:
+            raise ValueError("'num_archs', 'epochs', 'points_per_step', "
+                             "'train_steps' and 'real_val_batch' must be "
+                             "positive")
+        self.train_images = train_images
+        self.train_options = dict(train_options or {})
+        self.C, self.num_archs = C, num_archs
+        self.trajectory_steps, self.trajectory_lr = trajectory_steps, \
+            trajectory_lr
+        self.temperature, self.epochs = temperature, epochs
+        self.points_per_step, self.train_steps = points_per_step, train_steps
+        self.lr_images, self.real_val_batch = lr_images, real_val_batch
+        self.solver = Neumann(steps=neumann_steps, alpha=neumann_alpha)
+        self.weight_decay = weight_decay
+
+    def _losses(self, net, x, y):
+        names = [n for n, _ in net.named_parameters()]
+
+        def loss(params, hparams, x=x, y=y):
+            out = torch.func.functional_call(
+                net, dict(zip(names, params)), (x, hparams[0].softmax(-1)))
+            return F.cross_entropy(out, y)
+        return loss
+
+    def _train_theta(self, net, train_loss, alpha) -> List[torch.Tensor]:
+        torch.manual_seed(self.seed)
+        net.reset_parameters()
+        params = [p.detach().clone().requires_grad_(True)
+                  for p in net.parameters()]
+        opt = torch.optim.Adam(params, lr=0.01)
+        for _ in range(self.train_steps):
+            opt.zero_grad()
+            train_loss(params, (alpha, )).backward()
+            opt.step()
+        return [p.detach() for p in params]
+
+    def _condense(self) -> CondensedImages:
+        gen = torch.Generator().manual_seed(self.seed)
+        if self.train_images is None:
+            s_train = DCCondenser(self.data, self.ipc, val_ipc=0,
+                                  seed=self.seed,
+                                  real_val_size=self.real_val_size,
+                                  progress=self.progress,
+                                  **self.train_options).fit()
+        else:
+            s_train = self.train_images
+        c = self.num_classes
+        x_v = torch.cat([self.real_images(k, self.val_ipc, gen, 'val')
+                         for k in range(c)]).requires_grad_(True)
+        y_v = labels(c, self.val_ipc)
+        per_class = max(1, self.real_val_batch // c)
+        x_real = torch.cat([self.real_images(k, per_class, gen, 'val')
+                            for k in range(c)])
+        y_real = labels(c, per_class)[:x_real.size(0)]
+
+        net = SuperNetwork(self.C, 1, c).train()
+        base = self._losses(net, s_train.train_x, s_train.train_y)
+
+        def train_loss(params, hparams):
+            return base(params, hparams) + 0.5 * self.weight_decay * sum(
+                (p ** 2).sum() for p in params)
+
+        real_val = self._losses(net, x_real, y_real)
+
+        points = []
+        archs = sample_architectures(self.num_archs,
+                                     ARCH_SEED_OFFSET + self.seed)
+        bar = tqdm(total=len(archs) * (self.trajectory_steps + 1),
+                   desc='hcdc: real-data hypergradients',
+                   disable=not self.progress)
+        for index in archs:
+            alpha = self.temperature * one_hot(index_to_arch(index))
+            for step in range(self.trajectory_steps + 1):
+                params = self._train_theta(net, train_loss, alpha)
+                g_t, = hypergradient(train_loss, real_val, params, [alpha],
+                                     self.solver)
+                points.append((alpha.clone(), params, g_t.flatten()))
+                bar.update()
+                if step < self.trajectory_steps:
+                    alpha = alpha - self.trajectory_lr * g_t / \
+                        g_t.norm().clamp_min(1e-12)
+        bar.close()
+
+        opt = torch.optim.Adam([x_v], lr=self.lr_images)
+        self.loss_history_ = []
+        bar = tqdm(range(self.epochs), desc='hcdc: learning S_val',
+                   disable=not self.progress)
+        for _ in bar:
+            total = 0.0
+            order = torch.randperm(len(points), generator=gen).tolist()
+            for start in range(0, len(order), self.points_per_step):
+                batch = order[start:start + self.points_per_step]
+                opt.zero_grad()
+                for i in batch:
+                    alpha, params, g_t = points[i]
+                    syn_val = self._losses(net, x_v, y_v)
+                    g_s, = hypergradient(train_loss, syn_val, params,
+                                         [alpha], self.solver,
+                                         create_graph=True)
+                    loss = 1 - F.cosine_similarity(g_t, g_s.flatten(),
+                                                   dim=0, eps=1e-12)
+                    (loss / len(batch)).backward()
+                    total += float(loss.detach()) / len(points)
+                opt.step()
+            self.loss_history_.append(total)
+            bar.set_postfix(loss=f'{total:.4f}')
+        return CondensedImages(s_train.train_x, s_train.train_y,
+                               x_v.detach(), y_v)
