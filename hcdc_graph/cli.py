@@ -65,6 +65,56 @@ def _condense(args: argparse.Namespace) -> None:
           f"{condensed.condense_seconds:.1f} s -> {args.out}")
 
 
+IMAGE_CONDENSERS = ('random', 'dc', 'hcdc')
+
+
+def _image_condense(args: argparse.Namespace) -> None:
+    from hcdc_graph.image.condense import DCCondenser, RandomImageCondenser
+    from hcdc_graph.image.datasets import load_cifar10
+    from hcdc_graph.image.hcdc import HCDCImageCondenser
+
+    if args.method not in IMAGE_CONDENSERS:
+        raise CLIError(f"unknown method '{args.method}'; choose one of "
+                       f"{', '.join(IMAGE_CONDENSERS)}")
+    if args.ipc < 1:
+        raise CLIError(f"--ipc must be positive (got {args.ipc})")
+    cls = {'random': RandomImageCondenser, 'dc': DCCondenser,
+           'hcdc': HCDCImageCondenser}[args.method]
+    data = load_cifar10(args.root)
+    condensed = cls(data, args.ipc, seed=args.seed,
+                    real_val_size=args.real_val_size,
+                    progress=not args.quiet).fit()
+    condensed.save(args.out)
+    print(f"{args.method} on CIFAR-10, {args.ipc} images per class: "
+          f"{condensed.train_x.size(0)} training + {condensed.val_x.size(0)} "
+          f"validation images, {condensed.meta['condense_seconds']:.1f} s "
+          f"-> {args.out}")
+
+
+def _image_evaluate(args: argparse.Namespace) -> None:
+    import json
+
+    from hcdc_graph.image.condense import CondensedImages
+    from hcdc_graph.image.evaluation import rank_correlation
+    from hcdc_graph.image.nasbench201 import (load_ground_truth,
+                                              sample_architectures)
+
+    if args.archs < 3:
+        raise CLIError(f"--archs must be at least 3 (got {args.archs})")
+    condensed = CondensedImages.load(args.condensed)
+    truth = load_ground_truth(args.table)
+    archs = sample_architectures(args.archs, args.seed)
+    result = rank_correlation(condensed, archs, truth, epochs=args.epochs,
+                              out_dir=args.out_dir, progress=not args.quiet)
+    print(f"{condensed.meta.get('method', '?')}: {args.archs} architectures "
+          f"(seed {args.seed}): Spearman {result.spearman:.3f}, Kendall "
+          f"{result.kendall:.3f}; Perf. {result.perf:.2f} % (best sampled "
+          f"{result.best_sampled:.2f} %)")
+    if args.json:
+        with open(args.json, 'w') as f:
+            json.dump(result.as_dict(), f, indent=1)
+
+
 def _recipe(args: argparse.Namespace):
     from hcdc_graph.evaluation import Recipe
     return Recipe(hidden=args.hidden, epochs=args.epochs,
@@ -225,6 +275,39 @@ def build_parser() -> argparse.ArgumentParser:
     _add_recipe_options(table2)
     _add_data_options(table2)
     table2.set_defaults(func=_table2)
+
+    image = sub.add_parser(
+        'image', help='HCDC on CIFAR-10 over the NAS-Bench-201 cell space')
+    image_sub = image.add_subparsers(dest='image_command', metavar='COMMAND',
+                                     required=True)
+    icondense = image_sub.add_parser('condense', help='condense CIFAR-10')
+    icondense.add_argument('--method', required=True,
+                           help=', '.join(IMAGE_CONDENSERS))
+    icondense.add_argument('--ipc', type=int, default=10,
+                           help='training images per class (default: 10)')
+    icondense.add_argument('--seed', type=int, default=0)
+    icondense.add_argument('--real-val-size', type=int, default=5000,
+                           help='training images held out as the original '
+                                'validation set (default: 5000)')
+    icondense.add_argument('--out', required=True)
+    icondense.add_argument('--root', default=None)
+    icondense.add_argument('--quiet', action='store_true')
+    icondense.set_defaults(func=_image_condense)
+    ievaluate = image_sub.add_parser(
+        'evaluate', help='rank NAS-Bench-201 cells on condensed images')
+    ievaluate.add_argument('--condensed', required=True)
+    ievaluate.add_argument('--archs', type=int, default=100)
+    ievaluate.add_argument('--seed', type=int, default=0,
+                           help='seed of the architecture sample')
+    ievaluate.add_argument('--epochs', type=int, default=300)
+    ievaluate.add_argument('--table', default=None,
+                           help='NAS-Bench-201 CSV (default: under the data '
+                                'root)')
+    ievaluate.add_argument('--out-dir', default=None,
+                           help='per-architecture results (resumable)')
+    ievaluate.add_argument('--json', default=None)
+    ievaluate.add_argument('--quiet', action='store_true')
+    ievaluate.set_defaults(func=_image_evaluate)
     return parser
 
 

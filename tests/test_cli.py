@@ -90,3 +90,32 @@ def test_table2_bad_inputs_exit_2(tmp_path, capsys):
                      str(tmp_path)] + argv) == 2
         err = capsys.readouterr().err.strip().splitlines()
         assert len(err) == 1 and words in err[0]
+
+
+def test_image_condense_and_evaluate(tmp_path, capsys):
+    from PIL import Image
+
+    from conftest import data_file
+    for split, n in (('train', 8), ('test', 1)):
+        for c in ('cat', 'dog', 'emu'):
+            folder = tmp_path / 'cifar10' / split / c
+            folder.mkdir(parents=True)
+            for i in range(n):
+                Image.new('RGB', (32, 32), (40 * i, 80, 120)).save(
+                    folder / f'{i}.png')
+    out = tmp_path / 'random.pt'
+    assert main(['image', 'condense', '--method', 'random', '--ipc', '1',
+                 '--real-val-size', '9', '--root', str(tmp_path), '--out',
+                 str(out), '--quiet']) == 0
+    assert 'random on CIFAR-10' in capsys.readouterr().out
+    assert main(['image', 'condense', '--method', 'nope', '--root',
+                 str(tmp_path), '--out', str(out)]) == 2
+    assert 'unknown method' in capsys.readouterr().err
+    table = data_file('nasbench201', 'nats_bench_tss_200ep_test_acc.csv')
+    if table is None:
+        pytest.skip('NAS-Bench-201 table not found')
+    assert main(['image', 'evaluate', '--condensed', str(out), '--archs',
+                 '3', '--epochs', '1', '--table', table, '--quiet']) == 0
+    assert 'Spearman' in capsys.readouterr().out
+    assert main(['image', 'evaluate', '--condensed', str(tmp_path / 'no.pt'),
+                 '--table', table]) == 2
