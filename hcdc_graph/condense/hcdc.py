@@ -53,8 +53,15 @@ class HCDCCondenser(Condenser):
       unchanged) does not see :math:`S_{val}` at all.
     - **Where** :math:`\theta` **comes from.** ``theta='synthetic'``
       (Algorithm 1): both hypergradients at :math:`\theta` trained on
-      :math:`S_{train}`; ``theta='original'``: at :math:`\theta` trained on
-      the original graph.
+      :math:`S_{train}`, both with the implicit Jacobian
+      :math:`d\theta^*/d\lambda` of the :math:`S_{train}` loss, so the two
+      differ only in the validation set whose loss is differentiated
+      (the original validation nodes or :math:`S_{val}`); the original
+      graph is only needed for one forward/backward pass per point.
+      ``theta='original'``: both at :math:`\theta` trained on the original
+      graph, the original side with the original training loss (the true
+      :math:`\nabla_\lambda \mathcal{L}^*_{\mathcal{T}}`), the synthetic
+      side with the :math:`S_{train}` loss.
     - **The extended search space.** ``num_configs`` filters from
       :func:`~hcdc_graph.evaluation.sample_filter_configs` (seeded by
       ``seed + 1000``, so never the very configs an evaluation with a small
@@ -231,7 +238,7 @@ class HCDCCondenser(Condenser):
         for lam in starts:
             for step in range(self.trajectory_steps + 1):
                 params = self._train_theta(model, theta_loss, lam)
-                g_t, = hypergradient(o_train, o_val, params, [lam],
+                g_t, = hypergradient(theta_loss, o_val, params, [lam],
                                      self.solver)
                 points.append((lam.clone(), params, g_t))
                 bar.update()
