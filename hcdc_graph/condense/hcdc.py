@@ -51,17 +51,16 @@ class HCDCCondenser(Condenser):
       every :math:`S_{train}` node *to* it. The edges are directed into
       :math:`S_{val}`, so training on :math:`S_{train}` (its own structure
       unchanged) does not see :math:`S_{val}` at all.
-    - **Where** :math:`\theta` **comes from.** ``theta='synthetic'``
-      (Algorithm 1): both hypergradients at :math:`\theta` trained on
-      :math:`S_{train}`, both with the implicit Jacobian
-      :math:`d\theta^*/d\lambda` of the :math:`S_{train}` loss, so the two
-      differ only in the validation set whose loss is differentiated
-      (the original validation nodes or :math:`S_{val}`); the original
-      graph is only needed for one forward/backward pass per point.
-      ``theta='original'``: both at :math:`\theta` trained on the original
-      graph, the original side with the original training loss (the true
-      :math:`\nabla_\lambda \mathcal{L}^*_{\mathcal{T}}`), the synthetic
-      side with the :math:`S_{train}` loss.
+    - **Where** :math:`\theta` **comes from.** Both hypergradients are
+      taken at the same :math:`\theta`: trained on :math:`S_{train}`
+      (``theta='synthetic'``, Algorithm 1) or on the original graph
+      (``theta='original'``). Each side uses its own training loss for the
+      implicit Jacobian (the original side the original graph's, so that
+      :math:`S_{val}` is calibrated to the original data's response to
+      :math:`\lambda`, including where :math:`S_{train}` distorts it).
+      Measured: giving the original side the :math:`S_{train}` Jacobian
+      instead (so the two sides differ only in the validation set) lowered
+      the csbm test's Spearman from 0.87 to 0.49.
     - **The extended search space.** ``num_configs`` filters from
       :func:`~hcdc_graph.evaluation.sample_filter_configs` (seeded by
       ``seed + 1000``, so never the very configs an evaluation with a small
@@ -86,11 +85,14 @@ class HCDCCondenser(Condenser):
             (default: :obj:`'gcond'`; ``train_options`` go to it)
         K (int), hidden (int): the PolyGNN whose filter is calibrated.
         num_configs (int), trajectory_steps (int), trajectory_lr (float):
-            the extended search space (above). (defaults: 16, 3, 0.1)
+            the extended search space (above). (defaults: 8, 2, 0.1)
         epochs (int): passes over the extended search space.
-            (default: :obj:`20`)
-        points_per_step (int): search-space points per Adam step on
-            :math:`S_{val}`. (default: :obj:`8`)
+            (default: :obj:`60`)
+        points_per_step (int, optional): search-space points per Adam step
+            on :math:`S_{val}`; default all of them (full batch: on the
+            csbm test graph, mini-batches of 8 out of 24 points for the same
+            number of steps left the alignment loss at 0.25 instead of 0.05
+            and Spearman at 0.62 instead of 0.87).
         train_epochs (int): Adam steps to train :math:`\theta(\lambda)`.
             (default: :obj:`200`)
         lr_features (float, optional): Adam learning rate of the
@@ -114,9 +116,9 @@ class HCDCCondenser(Condenser):
                  train_condenser: str = 'gcond',
                  train_options: Optional[Dict] = None,
                  train_graph: Optional[Data] = None, K: int = 2,
-                 hidden: int = 64, num_configs: int = 16,
-                 trajectory_steps: int = 3, trajectory_lr: float = 0.1,
-                 epochs: int = 20, points_per_step: int = 8,
+                 hidden: int = 64, num_configs: int = 8,
+                 trajectory_steps: int = 2, trajectory_lr: float = 0.1,
+                 epochs: int = 60, points_per_step: Optional[int] = None,
                  train_epochs: int = 200,
                  lr_features: Optional[float] = None, lr_edges: float = 0.05,
                  weight_decay: float = 5e-4, neumann_steps: int = 20,
@@ -128,7 +130,8 @@ class HCDCCondenser(Condenser):
                              f"choose one of {', '.join(CONDENSERS)}")
         if theta not in ('synthetic', 'original'):
             raise ValueError("'theta' must be 'synthetic' or 'original'")
-        if min(num_configs, epochs, train_epochs, points_per_step) < 1:
+        if min(num_configs, epochs, train_epochs) < 1 or (
+                points_per_step is not None and points_per_step < 1):
             raise ValueError("'num_configs', 'epochs', 'train_epochs' and "
                              "'points_per_step' must be positive")
         if train_graph is not None:
@@ -238,7 +241,7 @@ class HCDCCondenser(Condenser):
         for lam in starts:
             for step in range(self.trajectory_steps + 1):
                 params = self._train_theta(model, theta_loss, lam)
-                g_t, = hypergradient(theta_loss, o_val, params, [lam],
+                g_t, = hypergradient(o_train, o_val, params, [lam],
                                      self.solver)
                 points.append((lam.clone(), params, g_t))
                 bar.update()
@@ -256,8 +259,9 @@ class HCDCCondenser(Condenser):
         for _ in bar:
             total = 0.0
             order = torch.randperm(len(points), generator=gen).tolist()
-            for start in range(0, len(order), self.points_per_step):
-                batch = order[start:start + self.points_per_step]
+            step = self.points_per_step or len(order)
+            for start in range(0, len(order), step):
+                batch = order[start:start + step]
                 opt.zero_grad()
                 for i in batch:  # one backward per point: memory stays flat
                     lam, params, g_t = points[i]
