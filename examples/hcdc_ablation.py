@@ -7,7 +7,8 @@ S_val is learned.
         --variants theta=synthetic theta=original
 
 A variant is comma-separated HCDCCondenser options (``name=value``, values
-read as Python literals). Each variant's result is written to its own JSON
+read as Python literals); ``train_graph=<method>`` takes S_train from that
+method's Table 2 graph of the same cell instead of GCond's. Each variant's result is written to its own JSON
 file under ``--out``/cells as soon as it finishes and reused on a rerun; the
 table (``--out``/ablation.md) is written from all cells found.
 """
@@ -57,9 +58,12 @@ def main():
                                            f'{args.seed}-{variant}.json')
         if osp.exists(path):
             continue
+        options = parse_variant(variant)
+        source = options.pop('train_graph', 'gcond')
+        s_train = train_graph if source == 'gcond' else condensed_graph(
+            data, source, args.ratio, args.seed, graphs, progress=True)
         hcdc = HCDCCondenser(data, args.ratio, seed=args.seed,
-                             train_graph=train_graph,
-                             **parse_variant(variant))
+                             train_graph=s_train, **options)
         graph = hcdc.fit()
         rank = rank_correlation(data, graph, configs, recipe, progress=True)
         perf = selected_performance(data, graph, configs, recipe,
