@@ -95,6 +95,7 @@ def run_cell(data: Data, method: str, ratio: float, seed: int,
         'condense_seconds': float(graph.condense_seconds),
         'condense_peak_rss_mb': float(graph.condense_peak_rss_mb),
         'evaluate_seconds': time.perf_counter() - start,
+        'theta': getattr(graph, 'theta', None),  # HCDC's θ choice
         **{k: v for k, v in rank_dict.items() if k != 'table'},
         **perf.as_dict(),
         'table': rank_dict['table'],
