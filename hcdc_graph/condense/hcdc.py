@@ -2,7 +2,6 @@
 from typing import Dict, List, Optional
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor
 from torch_geometric.data import Data
 from torch_geometric.utils import to_torch_csr_tensor
@@ -13,6 +12,7 @@ from hcdc_graph.condense.base import (Condenser, features_of_random_nodes,
 from hcdc_graph.datasets import require_masks
 from hcdc_graph.evaluation import sample_filter_configs
 from hcdc_graph.hypergrad import Neumann, hypergradient
+from hcdc_graph.hypergrad.calibrate import align_epoch, train_params
 from hcdc_graph.nn import PolyGNN
 from hcdc_graph.train import node_classification_losses
 
@@ -178,14 +178,8 @@ class HCDCCondenser(Condenser):
     def _train_theta(self, model, train_loss, coeffs) -> List[Tensor]:
         torch.manual_seed(self.seed)
         model.reset_parameters()
-        params = [p.detach().clone().requires_grad_(True)
-                  for p in model.parameters()]
-        opt = torch.optim.Adam(params, lr=0.01)
-        for _ in range(self.train_epochs):
-            opt.zero_grad()
-            train_loss(params, (coeffs, )).backward()
-            opt.step()
-        return [p.detach() for p in params]
+        return train_params(train_loss, list(model.parameters()),
+                            (coeffs, ), self.train_epochs)
 
     # -- the work -------------------------------------------------------------
     def _condense(self) -> Data:
@@ -264,22 +258,9 @@ class HCDCCondenser(Condenser):
         bar = tqdm(range(self.epochs), desc='hcdc: learning S_val',
                    disable=not self.progress)
         for _ in bar:
-            total = 0.0
-            order = torch.randperm(len(points), generator=gen).tolist()
-            step = self.points_per_step or len(order)
-            for start in range(0, len(order), step):
-                batch = order[start:start + step]
-                opt.zero_grad()
-                for i in batch:  # one backward per point: memory stays flat
-                    lam, params, g_t = points[i]
-                    tl, vl = synthetic_losses(x_v, torch.sigmoid(omega))
-                    g_s, = hypergradient(tl, vl, params, [lam], self.solver,
-                                         create_graph=True)
-                    loss = 1 - F.cosine_similarity(g_t, g_s, dim=0,
-                                                   eps=1e-12)
-                    (loss / len(batch)).backward()
-                    total += float(loss.detach()) / len(points)
-                opt.step()
+            total = align_epoch(
+                points, lambda: synthetic_losses(x_v, torch.sigmoid(omega)),
+                self.solver, opt, self.points_per_step or len(points), gen)
             self.loss_history_.append(total)
             bar.set_postfix(loss=f'{total:.4f}')
 

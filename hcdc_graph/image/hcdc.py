@@ -8,6 +8,7 @@ import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from hcdc_graph.hypergrad import Neumann, hypergradient
+from hcdc_graph.hypergrad.calibrate import align_epoch, train_params
 from hcdc_graph.image.condense import (CondensedImages, DCCondenser,
                                        ImageCondenser, labels)
 from hcdc_graph.image.datasets import ImageDataset
@@ -101,14 +102,8 @@ class HCDCImageCondenser(ImageCondenser):
     def _train_theta(self, net, train_loss, alpha) -> List[torch.Tensor]:
         torch.manual_seed(self.seed)
         net.reset_parameters()
-        params = [p.detach().clone().requires_grad_(True)
-                  for p in net.parameters()]
-        opt = torch.optim.Adam(params, lr=0.01)
-        for _ in range(self.train_steps):
-            opt.zero_grad()
-            train_loss(params, (alpha, )).backward()
-            opt.step()
-        return [p.detach() for p in params]
+        return train_params(train_loss, list(net.parameters()), (alpha, ),
+                            self.train_steps)
 
     def _condense(self) -> CondensedImages:
         gen = torch.Generator().manual_seed(self.seed)
@@ -162,22 +157,9 @@ class HCDCImageCondenser(ImageCondenser):
         bar = tqdm(range(self.epochs), desc='hcdc: learning S_val',
                    disable=not self.progress)
         for _ in bar:
-            total = 0.0
-            order = torch.randperm(len(points), generator=gen).tolist()
-            for start in range(0, len(order), self.points_per_step):
-                batch = order[start:start + self.points_per_step]
-                opt.zero_grad()
-                for i in batch:
-                    alpha, params, g_t = points[i]
-                    syn_val = self._losses(net, x_v, y_v)
-                    g_s, = hypergradient(train_loss, syn_val, params,
-                                         [alpha], self.solver,
-                                         create_graph=True)
-                    loss = 1 - F.cosine_similarity(g_t, g_s.flatten(),
-                                                   dim=0, eps=1e-12)
-                    (loss / len(batch)).backward()
-                    total += float(loss.detach()) / len(points)
-                opt.step()
+            total = align_epoch(
+                points, lambda: (train_loss, self._losses(net, x_v, y_v)),
+                self.solver, opt, self.points_per_step, gen)
             self.loss_history_.append(total)
             bar.set_postfix(loss=f'{total:.4f}')
         return CondensedImages(s_train.train_x, s_train.train_y,
