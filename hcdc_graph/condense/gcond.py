@@ -11,6 +11,7 @@ from torch_geometric.utils import to_torch_csr_tensor
 from tqdm.auto import tqdm
 
 from hcdc_graph.condense.base import (Condenser, dense_to_graph,
+                                      feature_scaled_lr,
                                       features_of_random_nodes)
 from hcdc_graph.matching import DISTANCES, gradient_distance
 from hcdc_graph.nn import PairwiseGraphGenerator
@@ -107,8 +108,8 @@ class GCondXCondenser(Condenser):
         self.epochs, self.outer_loop, self.inner_loop = epochs, outer_loop, \
             inner_loop
         if lr_feat is None:
-            lr_feat = FEATURE_LR_SCALE * float(
-                data.x[data.train_mask].abs().mean())
+            lr_feat = feature_scaled_lr(data, data.train_mask,
+                                        FEATURE_LR_SCALE)
         self.lr_feat, self.lr_model, self.K = lr_feat, lr_model, K
         self.batch_size, self.distance = batch_size, distance
 

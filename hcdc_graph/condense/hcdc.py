@@ -7,7 +7,8 @@ from torch_geometric.data import Data
 from torch_geometric.utils import to_torch_csr_tensor
 from tqdm.auto import tqdm
 
-from hcdc_graph.condense.base import (Condenser, features_of_random_nodes,
+from hcdc_graph.condense.base import (Condenser, feature_scaled_lr,
+                                      features_of_random_nodes,
                                       training_part)
 from hcdc_graph.datasets import require_masks
 from hcdc_graph.evaluation import sample_filter_configs
@@ -18,9 +19,7 @@ from hcdc_graph.train import node_classification_losses
 
 
 CONFIG_SEED_OFFSET = 1000
-# Feature learning rate per unit of mean absolute feature: Adam moves every
-# coordinate by about the learning rate per step, so it must follow the
-# feature scale (row-normalized Cora features average 7e-4).
+# S_val feature learning rate per unit of mean absolute feature.
 FEATURE_LR_SCALE = 0.01
 
 
@@ -157,8 +156,8 @@ class HCDCCondenser(Condenser):
         self.epochs, self.train_epochs = epochs, train_epochs
         self.points_per_step = points_per_step
         if lr_features is None:
-            lr_features = FEATURE_LR_SCALE * float(
-                data.x[data.val_mask].abs().mean())
+            lr_features = feature_scaled_lr(data, data.val_mask,
+                                            FEATURE_LR_SCALE)
         self.lr_features, self.lr_edges = lr_features, lr_edges
         self.weight_decay = weight_decay
         self.solver = Neumann(steps=neumann_steps, alpha=neumann_alpha)
