@@ -7,7 +7,6 @@ import torch.nn.functional as F
 from torch import Tensor
 from torch_geometric.data import Data
 from torch_geometric.nn.conv.gcn_conv import gcn_norm
-from torch_geometric.utils import to_torch_csr_tensor
 from tqdm.auto import tqdm
 
 from hcdc_graph.condense.base import (Condenser, dense_to_graph,
@@ -15,6 +14,7 @@ from hcdc_graph.condense.base import (Condenser, dense_to_graph,
                                       features_of_random_nodes)
 from hcdc_graph.matching import DISTANCES, gradient_distance
 from hcdc_graph.nn import PairwiseGraphGenerator
+from hcdc_graph.sparse import csr_adjacency
 
 
 # Feature learning rate per unit of mean absolute feature (1e-5 on Cora).
@@ -27,7 +27,7 @@ def propagate(x: Tensor, edge_index: Tensor, num_nodes: int, K: int,
     operator (never a dense :math:`n \times n`)."""
     ei, w = gcn_norm(edge_index, edge_weight, num_nodes, add_self_loops=True,
                      dtype=x.dtype)
-    adj = to_torch_csr_tensor(ei.flip(0), w, size=(num_nodes, num_nodes))
+    adj = csr_adjacency(ei, w, num_nodes)
     for _ in range(K):
         x = adj @ x
     return x

@@ -9,6 +9,8 @@ from torch_geometric.nn.dense.linear import Linear
 from torch_geometric.typing import Adj, OptTensor
 from torch_geometric.utils import is_torch_sparse_tensor
 
+from hcdc_graph.sparse import csr_matmul, transpose_csr
+
 
 def default_coeffs(K: int) -> Tensor:
     r"""The GCN filter :math:`\lambda = (1, -1, 0, \dots, 0)`, i.e.
@@ -65,7 +67,7 @@ class PolyLaplacianConv(MessagePassing):
         - **output:** node features :math:`(|\mathcal{V}|, F_{out})`
     """
     coeffs: Tensor
-    _cached: Optional[Tuple[Tensor, OptTensor]]
+    _cached: Optional[Tuple[Adj, OptTensor, OptTensor]]
 
     def __init__(self, in_channels: int, out_channels: int, K: int = 2,
                  bias: bool = True, cached: bool = False,
@@ -102,6 +104,11 @@ class PolyLaplacianConv(MessagePassing):
         r"""Returns :math:`\tilde{\mathbf{D}}^{-1/2}\tilde{\mathbf{A}}
         \tilde{\mathbf{D}}^{-1/2}` in the layout it was given (cached when
         ``cached=True``)."""
+        return self._operator(x, edge_index, edge_weight)[:2]
+
+    def _operator(self, x: Tensor, edge_index: Adj, edge_weight: OptTensor
+                  ) -> Tuple[Adj, OptTensor, OptTensor]:
+        # (normalized adjacency, its edge weights, its CSR transpose or None)
         if self._cached is not None:
             return self._cached
         if is_torch_sparse_tensor(edge_index):
@@ -112,8 +119,12 @@ class PolyLaplacianConv(MessagePassing):
             if edge_weight is not None:
                 raise ValueError("Pass edge weights as the values of the "
                                  "CSR adjacency, not as 'edge_weight'")
-        out = gcn_norm(edge_index, edge_weight, x.size(self.node_dim),
-                       add_self_loops=True, flow=self.flow, dtype=x.dtype)
+        adj, weight = gcn_norm(edge_index, edge_weight,
+                               x.size(self.node_dim), add_self_loops=True,
+                               flow=self.flow, dtype=x.dtype)
+        adj_t = transpose_csr(adj) if is_torch_sparse_tensor(adj) and \
+            not adj.requires_grad else None
+        out = (adj, weight, adj_t)
         if self.cached:
             self._cached = out
         return out
@@ -123,12 +134,15 @@ class PolyLaplacianConv(MessagePassing):
                 coeffs: OptTensor = None) -> Tensor:
         coeffs = self.coeffs if coeffs is None else check_coeffs(coeffs,
                                                                   self.K)
-        adj, norm_weight = self.normalize(x, edge_index, edge_weight)
+        adj, norm_weight, adj_t = self._operator(x, edge_index, edge_weight)
         h = self.lin(x)
         out = coeffs[0] * h
         for k in range(1, self.K + 1):
             # L̃ h = h − Â h
-            h = h - self.propagate(adj, x=h, edge_weight=norm_weight)
+            if adj_t is not None:
+                h = h - csr_matmul(adj, adj_t, h)
+            else:
+                h = h - self.propagate(adj, x=h, edge_weight=norm_weight)
             out = out + coeffs[k] * h
         if self.bias is not None:
             out = out + self.bias
