@@ -17,11 +17,29 @@ def _load(args: argparse.Namespace):
                         **_generator_options(args))
 
 
+# Options of the generated 'csbm' dataset: (flag, type, help).
+GENERATOR_OPTIONS = (
+    ('--num-nodes', int, 'number of nodes'),
+    ('--num-classes', int, 'number of classes'),
+    ('--avg-degree', float, 'average degree'),
+    ('--homophily', float, 'share of same-class edges, in [0, 1]'),
+    ('--feature-dim', int, 'node feature size'),
+    ('--feature-noise', float, 'feature noise scale'),
+)
+
+
 def _generator_options(args: argparse.Namespace) -> dict:
-    """--num-nodes / --homophily, for the generated 'csbm' dataset only."""
-    return {key: value for key, value in (
-        ('num_nodes', args.num_nodes), ('homophily', args.homophily))
-        if value is not None}
+    """The GENERATOR_OPTIONS given, for the generated 'csbm' dataset only."""
+    options = {}
+    for flag, _, _ in GENERATOR_OPTIONS:
+        key = flag[2:].replace('-', '_')
+        if getattr(args, key) is not None:
+            options[key] = getattr(args, key)
+    datasets = getattr(args, 'datasets', None) or [args.dataset]
+    if options and any(d.lower() != 'csbm' for d in datasets):
+        raise CLIError(f"--{next(iter(options)).replace('_', '-')} is an "
+                       f"option of the generated dataset 'csbm' only")
+    return options
 
 
 def _train(args: argparse.Namespace) -> None:
@@ -202,8 +220,8 @@ def _add_data_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument('--root', default=None,
                         help='data root (default: $HCDC_DATA or ./datasets)')
     group = parser.add_argument_group('generated graphs (--dataset csbm)')
-    group.add_argument('--num-nodes', type=int, default=None)
-    group.add_argument('--homophily', type=float, default=None)
+    for flag, kind, text in GENERATOR_OPTIONS:
+        group.add_argument(flag, type=kind, default=None, help=text)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -119,3 +119,21 @@ def test_image_condense_and_evaluate(tmp_path, capsys):
     assert 'Spearman' in capsys.readouterr().out
     assert main(['image', 'evaluate', '--condensed', str(tmp_path / 'no.pt'),
                  '--table', table]) == 2
+
+
+def test_generator_options(tmp_path, capsys):
+    path = tmp_path / 'g.pt'
+    assert main(['condense', '--dataset', 'csbm', '--num-nodes', '240',
+                 '--num-classes', '3', '--avg-degree', '4',
+                 '--feature-dim', '6', '--feature-noise', '2',
+                 '--method', 'random', '--ratio', '0.05', '--out', str(path),
+                 '--quiet']) == 0
+    graph = io.load(path)
+    assert graph.num_features == 6 and int(graph.y.max()) == 2
+    capsys.readouterr()
+    # generator options make no sense for a real dataset
+    assert main(['condense', '--dataset', 'Cora', '--num-nodes', '240',
+                 '--method', 'random', '--ratio', '0.05', '--out',
+                 str(path), '--quiet']) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "--num-nodes" in err[0] and 'csbm' in err[0]

@@ -124,6 +124,10 @@ def test_tiny_ratio_warns_and_covers_classes(graph):
     with pytest.warns(UserWarning, match='every class'):
         out = condense('random', graph, ratio=0.004)
     assert set(out.y[out.train_mask].tolist()) == {0, 1, 2}
+    # the validation budget follows the raised training budget
+    with pytest.warns(UserWarning, match='every class'):
+        out = condense('random', graph, ratio=1e-4)
+    assert set(out.y[out.val_mask].tolist()) == {0, 1, 2}
 
 
 @pytest.mark.parametrize('ratio', [0, -0.1, 1, 1.5, 'a'])

@@ -9,6 +9,8 @@ import torch
 from torch_geometric.data import Data
 from torch_geometric.utils import homophily
 
+from hcdc_graph import HCDCCondenser
+from hcdc_graph.cli import main
 from hcdc_graph.datasets import (DatasetNotFoundError, csbm, load_dataset,
                                  require_masks)
 from hcdc_graph.paths import is_writable
@@ -128,16 +130,37 @@ def test_ogbn_arxiv_loader_on_fake(tmp_path):
     assert not (tmp_path / 'ogbn_arxiv' / 'processed').exists()
 
 
+def test_large_graph_commands_run_on_fakes(tmp_path, capsys):
+    write_fake_arxiv(str(tmp_path))
+    write_fake_reddit(tmp_path)
+    for name in ('ogbn-arxiv', 'Reddit'):
+        out = tmp_path / f'{name}.pt'
+        with pytest.warns(UserWarning, match='every class'):
+            assert main(['condense', '--dataset', name, '--root',
+                         str(tmp_path), '--method', 'random', '--ratio',
+                         '0.005', '--out', str(out), '--quiet']) == 0
+        assert out.exists()
+    # HCDC's code path on the arxiv format (tiny options, fast)
+    data = load_dataset('ogbn-arxiv', root=str(tmp_path), download=False)
+    with pytest.warns(UserWarning, match='every class'):
+        graph = HCDCCondenser(data, 0.005, train_condenser='random',
+                              progress=False, hidden=4, num_configs=2,
+                              trajectory_steps=0, epochs=2,
+                              train_epochs=5).fit()
+    assert graph.method == 'hcdc' and bool(graph.val_mask.any())
+    assert torch.isfinite(graph.x).all()
+
+
 def test_ogbn_arxiv_incomplete_folder_never_prompts(tmp_path):
     os.makedirs(tmp_path / 'ogbn_arxiv' / 'raw')
     with pytest.raises(DatasetNotFoundError, match='RELEASE_v1.txt'):
         load_dataset('ogbn-arxiv', root=str(tmp_path))
 
 
-def test_reddit_loader_on_fake(tmp_path):
+def write_fake_reddit(root, n=10):
+    """A tiny Reddit in PyG's raw layout (npz files)."""
     import scipy.sparse as sp
-    n = 10
-    raw = tmp_path / 'Reddit' / 'raw'
+    raw = root / 'Reddit' / 'raw'
     raw.mkdir(parents=True)
     rng = np.random.default_rng(0)
     node_types = np.array([1] * 5 + [2] * 2 + [3] * 3)
@@ -150,6 +173,11 @@ def test_reddit_loader_on_fake(tmp_path):
     adj = sp.coo_matrix((np.ones(2 * n), (np.r_[row, col], np.r_[col, row])),
                         shape=(n, n))
     sp.save_npz(raw / 'reddit_graph.npz', adj)
+
+
+def test_reddit_loader_on_fake(tmp_path):
+    n = 10
+    write_fake_reddit(tmp_path, n)
     make_read_only(tmp_path / 'Reddit')
     data = load_dataset('Reddit', root=str(tmp_path), download=False)
     assert data.num_nodes == n and data.edge_index.size(1) == 2 * n

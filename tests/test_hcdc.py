@@ -4,6 +4,7 @@ from torch_geometric.data import Data
 
 from hcdc_graph import HCDCCondenser
 from hcdc_graph.condense import RandomCondenser
+from hcdc_graph.condense.hcdc import val_edges
 from hcdc_graph.datasets import csbm
 from hcdc_graph.evaluation import Recipe, rank_correlation, \
     sample_filter_configs
@@ -57,15 +58,39 @@ def test_hcdc_bad_options(graph):
         HCDCCondenser(graph, 0.02, theta='both')
     with pytest.raises(ValueError, match='points_per_step'):
         HCDCCondenser(graph, 0.02, points_per_step=0)
+    with pytest.raises(ValueError, match='val_degree'):
+        HCDCCondenser(graph, 0.02, val_degree=0)
+    with pytest.raises(ValueError, match='val_ratio'):
+        HCDCCondenser(graph, 0.02, val_ratio=0.0)
+
+
+def test_val_edges_dense_then_sampled():
+    gen = torch.Generator().manual_seed(0)
+    src, dst = val_edges(3, 2, degree=3, generator=gen)
+    assert sorted(zip(src.tolist(), dst.tolist())) == [
+        (s, d) for s in range(3) for d in range(2)]
+    src, dst = val_edges(50, 4, degree=6, generator=gen)
+    assert src.numel() == dst.numel() == 24
+    for d in range(4):
+        sources = src[dst == d]
+        # distinct sources, all in range, not the same set for every target
+        assert sources.unique().numel() == 6 and int(sources.max()) < 50
+    assert not torch.equal(src[dst == 0].sort()[0], src[dst == 1].sort()[0])
 
 
 def test_hcdc_reuses_a_given_train_graph(graph):
     given = RandomCondenser(graph, 0.02, seed=3, progress=False).fit()
     hcdc = HCDCCondenser(graph, 0.02, seed=0, progress=False,
                          train_graph=given, hidden=8, num_configs=2,
-                         trajectory_steps=0, epochs=2, train_epochs=10)
+                         trajectory_steps=0, epochs=2, train_epochs=10,
+                         val_degree=2)
     out = hcdc.fit()
     n_t = int(given.train_mask.sum())
+    n_v = int(out.val_mask.sum())
+    assert n_t > 2  # so every S_val node gets 2 sampled S_train sources
+    into_val = out.edge_index[1] >= n_t
+    assert int(into_val.sum()) == 2 * n_v
+    assert (out.edge_index[0, into_val] < n_t).all()
     # S_train is the given graph's training part, its edges kept
     assert torch.equal(out.x[:n_t], given.x[given.train_mask])
     assert torch.equal(out.y[:n_t], given.y[given.train_mask])

@@ -50,7 +50,9 @@ class Condenser:
     the class frequencies of the original training (resp. validation) nodes,
     and **every class gets at least one node**, even when the ratio is so
     small that this exceeds :math:`\mathrm{round}(\text{ratio} \cdot n)`
-    (a warning says so).
+    (a warning says so; :math:`c_{val}` then follows the raised
+    :math:`c_{train}`, so a positive ``val_ratio`` never gives an empty
+    validation set).
 
     **Output.** A :class:`~torch_geometric.data.Data` with ``x``, ``y``,
     ``edge_index``, ``edge_weight``, ``train_mask``, ``val_mask`` and
@@ -100,9 +102,10 @@ class Condenser:
         c_train = int(round(self.ratio * data.num_nodes))
         val_ratio = n_val / n_train if self.val_ratio is None else \
             self.val_ratio
-        c_val = int(round(c_train * val_ratio))
         train = allocate(c_train, torch.bincount(data.y[data.train_mask],
                                                  minlength=c))
+        # From the training nodes actually given (raised for tiny ratios).
+        c_val = int(round(int(train.sum()) * val_ratio))
         val = allocate(c_val, torch.bincount(data.y[data.val_mask],
                                              minlength=c)) if c_val > 0 \
             else torch.zeros(c, dtype=torch.long)
