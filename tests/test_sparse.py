@@ -22,7 +22,7 @@ def test_csr_matmul_matches_dense_to_second_order():
     dense = adj.to_dense()
     # adj_t convention: row i holds the edges into i.
     assert dense[edge_index[1, 0], edge_index[0, 0]] == weight[0]
-    x = torch.randn(7, 3, dtype=torch.float64).float().requires_grad_(True)
+    x = torch.randn(7, 3, requires_grad=True)
     v = torch.randn(7, 3)
 
     def second_order(matmul):
