@@ -3,6 +3,7 @@ ground truth does?"""
 import json
 import os
 import os.path as osp
+import time
 from dataclasses import asdict, dataclass, field
 from typing import Dict, List, Optional, Sequence
 
@@ -83,10 +84,12 @@ def rank_correlation(condensed: CondensedImages, archs: Sequence[int],
                 raise ValueError(f"'{path}' was made with {row.get('settings')}"
                                  f", not {settings}: use another out_dir")
         else:
+            start = time.perf_counter()
             row = {'index': int(index), 'arch': index_to_arch(index),
                    'settings': settings,
                    **train_and_score(condensed, index_to_arch(index), epochs,
                                      C, N)}
+            row['seconds'] = time.perf_counter() - start
             if path:
                 os.makedirs(out_dir, exist_ok=True)
                 with open(path + '.tmp', 'w') as f:
