@@ -2,6 +2,7 @@ import os
 import os.path as osp
 
 import pytest
+import torch
 
 SHARED_DATA = osp.abspath(osp.join(osp.dirname(__file__), '..', '..',
                                    'shared', 'data'))
@@ -35,3 +36,25 @@ def planetoid_root():
 requires_planetoid = pytest.mark.skipif(
     planetoid_root() is None,
     reason='Planetoid raw files not found ($HCDC_DATA or ../shared/data)')
+
+
+def minimize_lbfgs(loss, params, hparams, rounds=10, tolerance_grad=1e-12):
+    """Copies of ``params`` minimizing ``loss(params, hparams)`` to high
+    precision (LBFGS with a strong-Wolfe line search; float64 advised):
+    the trained point that implicit hypergradients assume. The returned
+    tensors are fresh leaves that require grad."""
+    params = [p.detach().clone().requires_grad_(True) for p in params]
+    opt = torch.optim.LBFGS(params, lr=1, max_iter=500,
+                            tolerance_grad=tolerance_grad,
+                            tolerance_change=1e-15,
+                            line_search_fn='strong_wolfe')
+
+    def closure():
+        opt.zero_grad()
+        value = loss(params, hparams)
+        value.backward()
+        return value
+
+    for _ in range(rounds):
+        opt.step(closure)
+    return params

@@ -9,6 +9,8 @@ from hcdc_graph.hypergrad import (ConjugateGradient, Exact,
                                   hypergradient, optimize_hyperparameters,
                                   top_eigenvalue)
 
+from conftest import minimize_lbfgs
+
 
 
 @pytest.fixture(autouse=True)
@@ -167,20 +169,7 @@ def tiny_graph_problem():
                                data.y[data.val_mask])
 
     lam = torch.tensor([0.8, -0.6, 0.1])
-    params = [p.detach().clone().requires_grad_(True)
-              for p in model.parameters()]
-    opt = torch.optim.LBFGS(params, lr=1, max_iter=500,
-                            tolerance_grad=1e-12, tolerance_change=1e-14,
-                            line_search_fn='strong_wolfe')
-
-    def closure():
-        opt.zero_grad()
-        loss = train_loss(params, (lam, ))
-        loss.backward()
-        return loss
-
-    for _ in range(10):
-        opt.step(closure)
+    params = minimize_lbfgs(train_loss, list(model.parameters()), (lam, ))
     return train_loss, val_loss, params, lam
 
 

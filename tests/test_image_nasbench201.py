@@ -8,7 +8,7 @@ from hcdc_graph.image.nasbench201 import (NUM_ARCHS, arch_to_index,
                                           sample_architectures)
 from hcdc_graph.image.networks import SuperNetwork, TinyNetwork
 
-from conftest import data_file
+from conftest import data_file, minimize_lbfgs
 
 TABLE = data_file('nasbench201', 'nats_bench_tss_200ep_test_acc.csv')
 requires_table = pytest.mark.skipif(TABLE is None,
@@ -149,18 +149,8 @@ def test_implicit_hypergradient_matches_finite_differences_after_training():
                                                  for p in params)
 
     def trained(alpha, start):
-        params = [p.detach().clone().requires_grad_(True) for p in start]
-        opt = torch.optim.LBFGS(params, lr=1, max_iter=500,
-                                tolerance_grad=1e-11, tolerance_change=1e-15,
-                                line_search_fn='strong_wolfe')
-
-        def closure():
-            opt.zero_grad()
-            value = train_loss(params, (alpha, ))
-            value.backward()
-            return value
-        for _ in range(5):
-            opt.step(closure)
+        params = minimize_lbfgs(train_loss, start, (alpha, ), rounds=5,
+                                tolerance_grad=1e-11)
         grad = torch.autograd.grad(train_loss(params, (alpha, )), params)
         assert max(float(g.abs().max()) for g in grad) < 1e-7  # converged
         return [p.detach() for p in params]
