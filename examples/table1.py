@@ -23,7 +23,6 @@ import argparse
 import json
 import os
 import os.path as osp
-import time
 
 from hcdc_graph.datasets import cache_dir
 from hcdc_graph.image.condense import (CondensedImages, DCCondenser,
@@ -77,7 +76,6 @@ def run(args):
     work = args.work or osp.join(cache_dir(), 'table1')
     for method in args.methods:
         condensed = condensed_set(method, args, data, work)
-        start = time.perf_counter()
         result = rank_correlation(
             condensed, archs, truth, epochs=args.epochs,
             out_dir=osp.join(args.out, 'cells', method), progress=True)
@@ -85,7 +83,6 @@ def run(args):
         summary.update(
             method=method, ipc=args.ipc, archs=len(archs),
             arch_seed=args.arch_seed, epochs=args.epochs,
-            evaluate_seconds=time.perf_counter() - start,
             train_seconds=sum(r['seconds'] for r in result.table),
             condense=condensed.meta)
         write_json(osp.join(args.out, 'cells', f'{method}.json'), summary)
