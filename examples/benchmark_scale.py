@@ -70,13 +70,6 @@ def graph_path(num_nodes, method, ratio):
     return osp.join(folder, f'csbm{num_nodes}-{method}-{ratio}.pt')
 
 
-def write_json(path, obj):
-    os.makedirs(osp.dirname(path), exist_ok=True)
-    with open(path + '.tmp', 'w') as f:
-        json.dump(obj, f, indent=1)
-    os.replace(path + '.tmp', path)
-
-
 def read_json(path):
     with open(path) as f:
         return json.load(f)
@@ -95,7 +88,7 @@ def condense_child(num_nodes, method, ratio, out):
                                    **options)
     graph = condenser.fit()
     io.save(graph, graph_path(num_nodes, method, ratio))
-    write_json(out, {
+    io.write_json(out, {
         'num_nodes': num_nodes, 'num_edges': int(data.edge_index.size(1)),
         'method': method, 'ratio': ratio,
         'condensed_train': int(graph.train_mask.sum()),
@@ -103,7 +96,7 @@ def condense_child(num_nodes, method, ratio, out):
         'condensed_edges': int(graph.edge_index.size(1)),
         'condense_seconds': graph.condense_seconds,
         'condense_peak_rss_mb': graph.condense_peak_rss_mb,
-        'parts_seconds': getattr(condenser, 'seconds_', None)})
+        'parts_seconds': getattr(condenser, 'seconds_', None)}, indent=1)
 
 
 def condense_cell(num_nodes, method, ratio, cells):
@@ -132,7 +125,7 @@ def original_cell(data, configs, recipe, timing_configs, rank, cells):
     seconds = time.perf_counter() - start
     cell = {'num_nodes': data.num_nodes, 'configs_timed': len(timed),
             'seconds': seconds, 'per_config_seconds': seconds / len(timed)}
-    write_json(path, cell)
+    io.write_json(path, cell, indent=1)
     return cell
 
 
@@ -152,7 +145,7 @@ def evaluate_cell(data, method, ratio, configs, recipe, rank, cells):
         extra = {}
     cell = {'num_nodes': data.num_nodes, 'method': method,
             'seconds': time.perf_counter() - start, **extra}
-    write_json(path, cell)
+    io.write_json(path, cell, indent=1)
     return cell
 
 
@@ -169,7 +162,7 @@ def rank_cell(data, method, ratio, configs, recipe, cells):
             'kendall': result.kendall,
             'spearman_top_half': result.spearman_top_half,
             'original_spread': result.original_spread}
-    write_json(path, cell)
+    io.write_json(path, cell, indent=1)
     return cell
 
 

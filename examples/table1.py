@@ -24,6 +24,7 @@ import json
 import os
 import os.path as osp
 
+from hcdc_graph import io
 from hcdc_graph.datasets import cache_dir
 from hcdc_graph.image.condense import (CondensedImages, DCCondenser,
                                        RandomImageCondenser)
@@ -36,13 +37,6 @@ from hcdc_graph.image.nasbench201 import (load_ground_truth,
 METHODS = ('random', 'dc', 'hcdc')
 # The paper's Table 1, CIFAR-10 Spearman (Random, DC, HCDC).
 PAPER = {'random': -0.12, 'dc': -0.21, 'hcdc': 0.74}
-
-
-def write_json(path, obj):
-    os.makedirs(osp.dirname(path), exist_ok=True)
-    with open(path + '.tmp', 'w') as f:
-        json.dump(obj, f, indent=1)
-    os.replace(path + '.tmp', path)
 
 
 def condensed_set(method, args, data, work):
@@ -85,7 +79,8 @@ def run(args):
             arch_seed=args.arch_seed, epochs=args.epochs,
             train_seconds=sum(r['seconds'] for r in result.table),
             condense=condensed.meta)
-        write_json(osp.join(args.out, 'cells', f'{method}.json'), summary)
+        io.write_json(osp.join(args.out, 'cells', f'{method}.json'), summary,
+                      indent=1)
         print(f"{method}: Spearman {result.spearman:.3f}, Kendall "
               f"{result.kendall:.3f}, Perf. {result.perf:.2f} %", flush=True)
 
@@ -118,7 +113,8 @@ def report(out):
     text = (f"# Table 1, CIFAR-10: ranking NAS-Bench-201 cells on condensed "
             f"data\n\n{first['archs']} architectures "
             f"(`sample_architectures({first['archs']}, "
-            f"{first['arch_seed']})`), {first['ipc']} images per class, TinyNetwork C=16 N=1 trained "
+            f"{first['arch_seed']})`), {first['ipc']} images per class, "
+            f"TinyNetwork C=16 N=1 trained "
             f"{first['epochs']} full-batch Adam steps on S_train, scored on "
             f"S_val; ground truth: NAS-Bench-201 200-epoch CIFAR-10 test "
             f"accuracy. One condensation seed ({first['condense']['seed']})."

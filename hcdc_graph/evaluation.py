@@ -2,7 +2,6 @@
 original graph does?"""
 import hashlib
 import json
-import os
 import os.path as osp
 from dataclasses import asdict, dataclass, field
 from typing import Dict, List, Optional, Sequence
@@ -14,6 +13,7 @@ from torch import Tensor
 from torch_geometric.data import Data
 from tqdm.auto import tqdm
 
+from hcdc_graph import io
 from hcdc_graph.datasets import cache_dir, require_masks
 from hcdc_graph.hypergrad import (HypergradientDivergenceError, Neumann,
                                   optimize_hyperparameters)
@@ -132,10 +132,7 @@ def original_results(data: Data, configs: Tensor, recipe: Recipe,
             saved = json.load(f)
         return {k: np.asarray(v) for k, v in saved.items()}
     out = evaluate_configs(data, configs, recipe, progress, 'original')
-    os.makedirs(folder, exist_ok=True)
-    with open(path + '.tmp', 'w') as f:
-        json.dump({k: v.tolist() for k, v in out.items()}, f)
-    os.replace(path + '.tmp', path)
+    io.write_json(path, {k: v.tolist() for k, v in out.items()})
     return out
 
 

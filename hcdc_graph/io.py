@@ -6,8 +6,9 @@ never executes code from it. :func:`save_payload`/:func:`load_payload` are
 the format-agnostic part, shared with the image submodule (no graph code is
 imported here at module level).
 """
+import json
 import os
-from typing import Dict, Tuple, Union
+from typing import Any, Dict, Optional, Tuple, Union
 
 import torch
 
@@ -15,6 +16,20 @@ FORMAT = 'hcdc-graph/condensed'
 VERSION = 1
 _SCALARS = (str, int, float, bool)
 PathLike = Union[str, os.PathLike]
+
+
+def write_json(path: PathLike, obj: Any, indent: Optional[int] = None
+               ) -> None:
+    """Writes ``obj`` as JSON to ``path`` atomically (through a temporary
+    file), creating the folder: resumable runs never read a half-written
+    result."""
+    folder = os.path.dirname(os.fspath(path))
+    if folder:
+        os.makedirs(folder, exist_ok=True)
+    tmp = f'{path}.tmp'
+    with open(tmp, 'w') as f:
+        json.dump(obj, f, indent=indent)
+    os.replace(tmp, path)
 
 
 class CondensedFileError(ValueError):

@@ -138,9 +138,7 @@ def run_table2(datasets: Sequence[str] = ('Cora', 'CiteSeer'),
                     cell = run_cell(data, method, ratio, seed, num_configs,
                                     config_seed, recipe, hpo_steps,
                                     progress=progress)
-                    with open(path + '.tmp', 'w') as f:
-                        json.dump(cell, f, indent=1)
-                    os.replace(path + '.tmp', path)
+                    io.write_json(path, cell, indent=1)
                     cells.append(cell)
                     if progress:
                         print(f"{name} {ratio} {method} seed {seed}: "

@@ -1,7 +1,6 @@
 """Does a condensed image set rank NAS-Bench-201 cells like the benchmark's
 ground truth does?"""
 import json
-import os
 import os.path as osp
 import time
 from dataclasses import asdict, dataclass, field
@@ -14,6 +13,7 @@ from scipy import stats
 from torch import Tensor
 from tqdm.auto import tqdm
 
+from hcdc_graph import io
 from hcdc_graph.image.condense import CondensedImages
 from hcdc_graph.image.nasbench201 import index_to_arch
 from hcdc_graph.image.networks import TinyNetwork
@@ -91,10 +91,7 @@ def rank_correlation(condensed: CondensedImages, archs: Sequence[int],
                                      C, N)}
             row['seconds'] = time.perf_counter() - start
             if path:
-                os.makedirs(out_dir, exist_ok=True)
-                with open(path + '.tmp', 'w') as f:
-                    json.dump(row, f)
-                os.replace(path + '.tmp', path)
+                io.write_json(path, row)
         row['ground_truth'] = float(ground_truth[int(index)])
         rows.append(row)
     acc = np.array([r['val_acc'] for r in rows])
