@@ -94,7 +94,7 @@ def report(out):
                 rows.append(json.load(f))
     if not rows:
         raise SystemExit(f"no results under '{out}/cells'")
-    lines = ['| method | Spearman | Kendall | Perf. % (best sampled) | '
+    lines = ['| method | Spearman (p) | Kendall | Perf. % (best sampled) | '
              'condense s | peak RSS MB | paper Spearman |',
              '|---|---|---|---|---|---|---|']
     for r in rows:
@@ -105,7 +105,8 @@ def report(out):
                   meta.get('train_condense_peak_rss_mb', 0.0))
         note = ' (incl. DC)' if 'train_condense_seconds' in meta else ''
         lines.append(
-            f"| {r['method']} | {r['spearman']:.3f} | {r['kendall']:.3f} | "
+            f"| {r['method']} | {r['spearman']:.3f} "
+            f"({r['spearman_pvalue']:.2g}) | {r['kendall']:.3f} | "
             f"{r['perf']:.2f} ({r['best_sampled']:.2f}) | "
             f"{seconds:,.0f}{note} | {rss:,.0f} | "
             f"{PAPER[r['method']]:+.2f} |")

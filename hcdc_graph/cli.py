@@ -125,8 +125,9 @@ def _image_evaluate(args: argparse.Namespace) -> None:
     result = rank_correlation(condensed, archs, truth, epochs=args.epochs,
                               out_dir=args.out_dir, progress=not args.quiet)
     print(f"{condensed.meta.get('method', '?')}: {args.archs} architectures "
-          f"(seed {args.seed}): Spearman {result.spearman:.3f}, Kendall "
-          f"{result.kendall:.3f}; Perf. {result.perf:.2f} % (best sampled "
+          f"(seed {args.seed}): Spearman {result.spearman:.3f} (p = "
+          f"{result.spearman_pvalue:.2g}), Kendall {result.kendall:.3f}; "
+          f"Perf. {result.perf:.2f} % (best sampled "
           f"{result.best_sampled:.2f} %)")
     if args.json:
         with open(args.json, 'w') as f:

@@ -126,6 +126,7 @@ def test_rank_correlation_is_resumable(images, tmp_path):
     result = rank_correlation(condensed, archs, truth, epochs=2, C=2,
                               out_dir=str(tmp_path))
     assert -1 <= result.spearman <= 1 and len(result.table) == 3
+    assert 0 <= result.spearman_pvalue <= 1
     assert result.best_sampled == pytest.approx(float(truth[15624]))
     assert result.perf in [float(truth[i]) for i in archs]
     # rerun reads the files: tamper with one and see it used

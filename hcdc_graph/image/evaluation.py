@@ -26,8 +26,11 @@ class ImageRankCorrelation:
     by S_val accuracy (ties by S_val loss) and by ground-truth accuracy;
     ``perf``: the ground-truth accuracy of the architecture ranked first on
     the condensed data, beside ``best_sampled`` (the best one in the sample).
-    ``table``: one row per architecture."""
+    ``spearman_pvalue``: the two-sided p-value of ``spearman`` against no
+    association (with few architectures and a small S_val, a Spearman of
+    0.2 can be chance). ``table``: one row per architecture."""
     spearman: float
+    spearman_pvalue: float
     kendall: float
     perf: float
     best_sampled: float
@@ -98,8 +101,9 @@ def rank_correlation(condensed: CondensedImages, archs: Sequence[int],
     loss = np.array([r['val_loss'] for r in rows])
     ranks = rank_by_accuracy(acc, loss)
     truth = np.array([r['ground_truth'] for r in rows])
+    spearman = stats.spearmanr(ranks, truth)
     return ImageRankCorrelation(
-        spearman=float(stats.spearmanr(ranks, truth)[0]),
+        spearman=float(spearman[0]), spearman_pvalue=float(spearman[1]),
         kendall=float(stats.kendalltau(ranks, truth)[0]),
         perf=float(truth[int(np.argmax(ranks))]),
         best_sampled=float(truth.max()), table=rows)
