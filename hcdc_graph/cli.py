@@ -70,11 +70,17 @@ def _condense(args: argparse.Namespace) -> None:
                        f"{', '.join(CONDENSERS)}")
     if not 0 < args.ratio < 1:
         raise CLIError(f"--ratio must be in (0, 1) (got {args.ratio})")
+    options = {}
+    if args.original_nodes is not None:
+        if args.method != 'hcdc':
+            raise CLIError("--original-nodes applies to --method hcdc only")
+        options['original_nodes'] = args.original_nodes
     data = _load(args)
     condensed = CONDENSERS[args.method](data, args.ratio,
                                         val_ratio=args.val_ratio,
                                         seed=args.seed,
-                                        progress=not args.quiet).fit()
+                                        progress=not args.quiet,
+                                        **options).fit()
     io.save(condensed, args.out)
     print(f"{args.method} on {data.name} at ratio {args.ratio}: "
           f"{int(condensed.train_mask.sum())} training + "
@@ -259,6 +265,10 @@ def build_parser() -> argparse.ArgumentParser:
                           help='validation / training nodes (default: the '
                                'original ratio)')
     condense.add_argument('--seed', type=int, default=0)
+    condense.add_argument('--original-nodes', type=int, default=None,
+                          help='hcdc only: original-graph hypergradients on '
+                               'random samples of this many nodes (graphs '
+                               'too large for full batch, e.g. Reddit)')
     condense.add_argument('--out', required=True)
     condense.add_argument('--quiet', action='store_true',
                           help='no progress bar')

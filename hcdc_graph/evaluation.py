@@ -20,7 +20,7 @@ from hcdc_graph.hypergrad import (HypergradientDivergenceError, Neumann,
 from hcdc_graph.nn import PolyGNN
 from hcdc_graph.ranking import rank_by_accuracy
 from hcdc_graph.sparse import with_csr_adjacency
-from hcdc_graph.train import fit_node_classifier, node_classification_losses
+from hcdc_graph.train import fit_node_classifier, graph_losses
 
 
 def sample_filter_configs(n: int = 80, K: int = 2, seed: int = 0) -> Tensor:
@@ -200,15 +200,11 @@ def hpo_on_condensed(condensed: Data, start: Tensor, recipe: Recipe,
     :math:`\lambda` from ``start`` (training on ``train_mask``, validation
     loss on ``val_mask``, no dropout so the losses are deterministic).
     Returns the final :math:`\lambda`."""
-    require_masks(condensed, 'train_mask', 'val_mask')
     model = PolyGNN(condensed.num_features, recipe.hidden,
                     int(condensed.y.max()) + 1, K=start.numel() - 1,
                     dropout=0.0).eval()
-    train, val = condensed.train_mask, condensed.val_mask
-    train_loss, val_loss = node_classification_losses(
-        model, condensed.x, condensed.edge_index,
-        getattr(condensed, 'edge_weight', None), train, condensed.y[train],
-        val, condensed.y[val], recipe.weight_decay)
+    train_loss, val_loss = graph_losses(model, condensed,
+                                        recipe.weight_decay)
     torch.manual_seed(recipe.seeds[0])
     model.reset_parameters()
     result = optimize_hyperparameters(

@@ -6,6 +6,7 @@ backward). :func:`csr_matmul` takes the transpose once, as an argument, and
 stays differentiable to any order in the dense operand, so Hessian-vector
 products (double backward) work too.
 """
+import copy
 from typing import Optional
 
 import torch
@@ -64,8 +65,10 @@ def with_csr_adjacency(data: Data) -> Data:
     """A shallow copy of ``data`` whose ``edge_index`` is the CSR
     :func:`csr_adjacency` (edge weights moved into its values, and
     ``edge_weight`` removed). Models built on
-    :class:`~hcdc_graph.nn.PolyLaplacianConv` accept either form."""
-    out = data.clone()
+    :class:`~hcdc_graph.nn.PolyLaplacianConv` accept either form. The
+    other attributes are shared with ``data``, not copied (the features of
+    a large graph are big)."""
+    out = copy.copy(data)
     weight = getattr(data, 'edge_weight', None)
     out.edge_index = csr_adjacency(data.edge_index, weight, data.num_nodes)
     if weight is not None:

@@ -120,3 +120,16 @@ def node_classification_losses(model: torch.nn.Module, x: Tensor, adj,
         return F.cross_entropy(logits(params, hparams)[val_mask], y_val)
 
     return train_loss, val_loss
+
+
+def graph_losses(model: torch.nn.Module, data: Data,
+                 weight_decay: float = 5e-4):
+    """:func:`node_classification_losses` over ``data``'s own
+    ``train_mask`` and ``val_mask`` nodes. ``data.edge_weight`` is used when
+    present; ``data.edge_index`` may also be a CSR adjacency (from
+    :func:`~hcdc_graph.sparse.with_csr_adjacency`, for large graphs)."""
+    require_masks(data, 'train_mask', 'val_mask')
+    train, val = data.train_mask, data.val_mask
+    return node_classification_losses(
+        model, data.x, data.edge_index, getattr(data, 'edge_weight', None),
+        train, data.y[train], val, data.y[val], weight_decay)

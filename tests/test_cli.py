@@ -137,3 +137,17 @@ def test_generator_options(tmp_path, capsys):
                  str(path), '--quiet']) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "--num-nodes" in err[0] and 'csbm' in err[0]
+
+
+def test_original_nodes_option_is_checked(tmp_path, capsys):
+    common = ['condense', '--dataset', 'csbm', '--num-nodes', '240',
+              '--ratio', '0.05', '--out', str(tmp_path / 'g.pt'), '--quiet']
+    assert main(common + ['--method', 'random', '--original-nodes',
+                          '100']) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and '--original-nodes' in err[0] and 'hcdc' in err[0]
+    assert main(common + ['--method', 'hcdc', '--original-nodes',
+                          '500']) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "'original_nodes'" in err[0] and '240' in err[0]
+    assert not (tmp_path / 'g.pt').exists()

@@ -5,7 +5,7 @@ from torch_geometric.data import Data
 from hcdc_graph import io
 from hcdc_graph.condense import (CONDENSERS, GCondCondenser, GCondXCondenser,
                                  RandomCondenser)
-from hcdc_graph.condense.base import allocate
+from hcdc_graph.condense.base import allocate, sampled_subgraph
 from hcdc_graph.matching import gradient_distance
 from hcdc_graph.datasets import csbm
 
@@ -80,6 +80,34 @@ def test_random_is_an_induced_subgraph(graph):
     edges = set(map(tuple, graph.edge_index.t().tolist()))
     for s, d in out.edge_index.t().tolist():
         assert (int(idx[s]), int(idx[d])) in edges
+
+
+def test_sampled_subgraph_is_induced_and_seeded(graph):
+    gen = torch.Generator().manual_seed(0)
+    out = sampled_subgraph(graph, 120, gen)
+    idx = out.original_index
+    assert out.num_nodes == 120 and idx.unique().numel() == 120
+    assert torch.equal(out.x, graph.x[idx]) and torch.equal(out.y,
+                                                            graph.y[idx])
+    assert torch.equal(out.train_mask, graph.train_mask[idx])
+    assert torch.equal(out.val_mask, graph.val_mask[idx])
+    # exactly the edges between sampled nodes, relabelled
+    kept = torch.zeros(graph.num_nodes, dtype=torch.bool)
+    kept[idx] = True
+    inside = kept[graph.edge_index].all(dim=0)
+    expected = set(map(tuple, graph.edge_index[:, inside].t().tolist()))
+    got = {(int(idx[s]), int(idx[d])) for s, d in out.edge_index.t().tolist()}
+    assert got == expected and out.edge_index.size(1) == int(inside.sum())
+    again = sampled_subgraph(graph, 120, torch.Generator().manual_seed(0))
+    assert torch.equal(again.original_index, idx)
+    other = sampled_subgraph(graph, 120, torch.Generator().manual_seed(1))
+    assert not torch.equal(other.original_index, idx)
+    with pytest.raises(ValueError, match='Cannot sample 301'):
+        sampled_subgraph(graph, 301, gen)
+    no_val = graph.clone()
+    no_val.val_mask = torch.zeros(300, dtype=torch.bool)
+    with pytest.raises(ValueError, match="no 'val_mask' node"):
+        sampled_subgraph(no_val, 200, gen)
 
 
 def test_gcond_x_has_no_edges_and_gcond_has_weighted_ones(graph):

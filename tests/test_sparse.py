@@ -53,6 +53,9 @@ def test_conv_gives_the_same_on_edge_index_and_csr(cached):
     csr = with_csr_adjacency(data)
     assert csr.edge_index.layout == torch.sparse_csr
     assert 'edge_weight' not in csr
+    # data itself unchanged, features shared rather than copied
+    assert 'edge_weight' in data and data.edge_index.layout == torch.strided
+    assert csr.x.data_ptr() == data.x.data_ptr()
     conv = PolyLaplacianConv(4, 3, K=2, cached=cached)
     coeffs = torch.tensor([0.3, -0.7, 0.2], requires_grad=True)
     a = conv(data.x, data.edge_index, data.edge_weight, coeffs=coeffs)

@@ -228,3 +228,40 @@ def training_part(graph: Data) -> Data:
                 edge_weight=edge_weight,
                 train_mask=torch.ones(n, dtype=torch.bool),
                 val_mask=torch.zeros(n, dtype=torch.bool))
+
+
+def sampled_subgraph(data: Data, num_nodes: int,
+                     generator: torch.Generator) -> Data:
+    r"""The subgraph induced by ``num_nodes`` nodes drawn uniformly without
+    replacement (relabelled in their original order, kept as
+    ``original_index``; ``x``, ``y``, ``train_mask``, ``val_mask`` and edge
+    weights kept): a stand-in for the whole graph in work too slow to do in
+    full batch.
+
+    The sample's Laplacian is not the graph's (each node keeps about a
+    fraction ``num_nodes`` / :math:`n` of its neighbours) and its losses
+    average over fewer training and validation nodes, so estimates made on
+    it are biased and noisy. Measure the error before relying on it: the
+    cosine between sampled and full-batch hypergradients is measured by
+    ``examples/benchmark_sampled_hypergradient.py``.
+    """
+    if not 1 <= num_nodes <= data.num_nodes:
+        raise ValueError(f"Cannot sample {num_nodes} nodes from a graph of "
+                         f"{data.num_nodes}")
+    keep = torch.randperm(data.num_nodes, generator=generator)[:num_nodes]
+    keep = keep.sort().values
+    for name in ('train_mask', 'val_mask'):
+        if not bool(data[name][keep].any()):
+            raise ValueError(
+                f"A sample of {num_nodes} of the {data.num_nodes} nodes "
+                f"holds no '{name}' node: sample more nodes")
+    weight = getattr(data, 'edge_weight', None)
+    edge_index, edge_weight = subgraph(keep, data.edge_index, weight,
+                                       relabel_nodes=True,
+                                       num_nodes=data.num_nodes)
+    out = Data(x=data.x[keep], y=data.y[keep], edge_index=edge_index,
+               train_mask=data.train_mask[keep], val_mask=data.val_mask[keep],
+               original_index=keep)
+    if edge_weight is not None:
+        out.edge_weight = edge_weight
+    return out

@@ -9,14 +9,14 @@ from tqdm.auto import tqdm
 
 from hcdc_graph.condense.base import (Condenser, feature_scaled_lr,
                                       features_of_random_nodes,
-                                      training_part)
+                                      sampled_subgraph, training_part)
 from hcdc_graph.datasets import require_masks
 from hcdc_graph.evaluation import sample_filter_configs
 from hcdc_graph.hypergrad import Neumann, hypergradient
 from hcdc_graph.hypergrad.calibrate import align_epoch, train_params
 from hcdc_graph.nn import PolyGNN
-from hcdc_graph.sparse import csr_adjacency
-from hcdc_graph.train import node_classification_losses
+from hcdc_graph.sparse import with_csr_adjacency
+from hcdc_graph.train import graph_losses, node_classification_losses
 
 
 CONFIG_SEED_OFFSET = 1000
@@ -116,6 +116,15 @@ class HCDCCondenser(Condenser):
         neumann_steps (int), neumann_alpha (float): the inverse-Hessian
             solver. (defaults: 20, 0.01)
         theta (str): ``'synthetic'`` (default) or ``'original'`` (above).
+        original_nodes (int, optional): compute each search-space point's
+            original-graph hypergradient (and, with ``theta='original'``,
+            its :math:`\theta`) on a fresh uniform sample of this many
+            nodes (:func:`~hcdc_graph.condense.base.sampled_subgraph`)
+            instead of the whole graph, for graphs where the full-batch
+            hypergradient is too slow (Reddit: 114M edges). Default: the
+            whole graph. The estimate is biased (the sample's Laplacian is
+            not the graph's); its measured cosine to the full-batch
+            hypergradient is in ``examples/results/scale/``.
 
     After :meth:`fit`: ``condensed_``, ``loss_history_`` (mean
     :math:`1-\cos` per epoch), ``configs_`` (the extended search space),
@@ -137,7 +146,8 @@ class HCDCCondenser(Condenser):
                  lr_features: Optional[float] = None, lr_edges: float = 0.05,
                  val_degree: int = 64,
                  weight_decay: float = 5e-4, neumann_steps: int = 20,
-                 neumann_alpha: float = 0.01, theta: str = 'synthetic'):
+                 neumann_alpha: float = 0.01, theta: str = 'synthetic',
+                 original_nodes: Optional[int] = None):
         super().__init__(data, ratio, val_ratio, seed, device, progress)
         from hcdc_graph.condense import CONDENSERS
         if train_condenser not in CONDENSERS:
@@ -153,6 +163,11 @@ class HCDCCondenser(Condenser):
             raise ValueError("'num_configs', 'epochs', 'train_epochs', "
                              "'val_degree' and 'points_per_step' must be "
                              "positive")
+        if original_nodes is not None and not \
+                1 <= original_nodes <= data.num_nodes:
+            raise ValueError(f"'original_nodes' must be between 1 and the "
+                             f"graph's {data.num_nodes} nodes (got "
+                             f"{original_nodes})")
         if train_graph is not None:
             require_masks(train_graph, 'train_mask')
             if train_graph.num_features != data.num_features:
@@ -176,6 +191,7 @@ class HCDCCondenser(Condenser):
         self.weight_decay = weight_decay
         self.solver = Neumann(steps=neumann_steps, alpha=neumann_alpha)
         self.theta = theta
+        self.original_nodes = original_nodes
 
     # -- pieces -------------------------------------------------------------
     def _model(self, cached: bool = False) -> PolyGNN:
@@ -187,6 +203,14 @@ class HCDCCondenser(Condenser):
         return node_classification_losses(model, x, adj, weight, train_mask,
                                           y_train, val_mask, y_val,
                                           self.weight_decay)
+
+    def _original_losses(self, graph: Data):
+        """The original side's ``(train_loss, val_loss)`` on ``graph`` (the
+        original graph or a sample of it) over a CSR adjacency, normalized
+        once (a model of its own caches it; parameters are always passed
+        functionally)."""
+        return graph_losses(self._model(cached=True),
+                            with_csr_adjacency(graph), self.weight_decay)
 
     def _train_theta(self, model, train_loss, coeffs) -> List[Tensor]:
         torch.manual_seed(self.seed)
@@ -228,12 +252,8 @@ class HCDCCondenser(Condenser):
         y_t = s_train.y[s_train.train_mask]
 
         model = self._model()
-        # Original side: CSR adjacency, normalized once (a model of its own
-        # caches it; parameters are always passed functionally).
-        orig_adj = csr_adjacency(data.edge_index, None, data.num_nodes)
-        o_train, o_val = self._losses(
-            self._model(cached=True), data.x, orig_adj, None, data.train_mask,
-            data.y[data.train_mask], data.val_mask, data.y[data.val_mask])
+        whole = (self._original_losses(data) if self.original_nodes is None
+                 else None)
 
         def synthetic_losses(features, edge_weights):
             x = torch.cat([s_train.x, features])
@@ -245,7 +265,6 @@ class HCDCCondenser(Condenser):
         # computed once (they do not depend on S_val).
         s_train_loss, _ = synthetic_losses(x_v.detach(),
                                            torch.sigmoid(omega.detach()))
-        theta_loss = s_train_loss if self.theta == 'synthetic' else o_train
         points = []
         # Offset: never the evaluation's own configs (config seeds 0, 1, ...).
         starts = sample_filter_configs(self.num_configs, self.K,
@@ -255,7 +274,11 @@ class HCDCCondenser(Condenser):
                    disable=not self.progress)
         for lam in starts:
             for step in range(self.trajectory_steps + 1):
-                params = self._train_theta(model, theta_loss, lam)
+                o_train, o_val = whole or self._original_losses(
+                    sampled_subgraph(data, self.original_nodes, gen))
+                params = self._train_theta(
+                    model, s_train_loss if self.theta == 'synthetic'
+                    else o_train, lam)
                 g_t, = hypergradient(o_train, o_val, params, [lam],
                                      self.solver)
                 points.append((lam.clone(), params, g_t))
