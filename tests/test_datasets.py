@@ -140,15 +140,18 @@ def test_large_graph_commands_run_on_fakes(tmp_path, capsys):
                          str(tmp_path), '--method', 'random', '--ratio',
                          '0.005', '--out', str(out), '--quiet']) == 0
         assert out.exists()
-    # HCDC's code path on the arxiv format (tiny options, fast)
-    data = load_dataset('ogbn-arxiv', root=str(tmp_path), download=False)
-    with pytest.warns(UserWarning, match='every class'):
-        graph = HCDCCondenser(data, 0.005, train_condenser='random',
-                              progress=False, hidden=4, num_configs=2,
-                              trajectory_steps=0, epochs=2,
-                              train_epochs=5).fit()
-    assert graph.method == 'hcdc' and bool(graph.val_mask.any())
-    assert torch.isfinite(graph.x).all()
+    # HCDC's code path on both formats (tiny options, fast); on Reddit with
+    # the original-graph hypergradients on node samples
+    for name, original_nodes in (('ogbn-arxiv', None), ('Reddit', 8)):
+        data = load_dataset(name, root=str(tmp_path), download=False)
+        with pytest.warns(UserWarning, match='every class'):
+            graph = HCDCCondenser(data, 0.005, train_condenser='random',
+                                  progress=False, hidden=4, num_configs=2,
+                                  trajectory_steps=0, epochs=2,
+                                  train_epochs=5,
+                                  original_nodes=original_nodes).fit()
+        assert graph.method == 'hcdc' and bool(graph.val_mask.any())
+        assert torch.isfinite(graph.x).all()
 
 
 def test_ogbn_arxiv_incomplete_folder_never_prompts(tmp_path):
