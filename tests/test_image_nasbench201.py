@@ -6,7 +6,8 @@ from hcdc_graph.image.nasbench201 import (NUM_ARCHS, arch_to_index,
                                           load_ground_truth, one_hot,
                                           parse_arch, read_table,
                                           sample_architectures)
-from hcdc_graph.image.networks import SuperNetwork, TinyNetwork
+from hcdc_graph.image.networks import (SuperNetwork, TinyNetwork,
+                                       batch_statistics)
 
 from conftest import data_file, minimize_lbfgs
 
@@ -88,6 +89,39 @@ def test_one_hot_supernet_equals_the_discrete_network(index):
         assert torch.equal(supernet(x, weights), net(x))
     # a softmax of the one-hot vector is a different network
     assert not torch.allclose(supernet(x, weights.softmax(-1)), net(x))
+
+
+def test_batch_statistics_are_what_full_batch_training_accumulates():
+    torch.manual_seed(0)
+    net = TinyNetwork(index_to_arch(6111), C=4)
+    x = 2 * torch.randn(8, 3, 16, 16) + 1
+    params = dict(net.named_parameters())
+    before = {n: b.clone() for n, b in net.named_buffers()}
+    stats = batch_statistics(net, params, x)
+    assert all(torch.equal(b, before[n]) for n, b in net.named_buffers())
+    # one training-mode forward from reset buffers with a cumulative
+    # average stores exactly the batch's statistics
+    for module in net.modules():
+        if isinstance(module, torch.nn.BatchNorm2d):
+            module.reset_running_stats()
+            module.momentum = None
+    with torch.no_grad():
+        net.train()(x)
+    buffers = dict(net.named_buffers())
+    assert set(stats) == {n for n in buffers if n.endswith('_mean') or
+                          n.endswith('_var')}
+    for name, value in stats.items():
+        assert torch.allclose(value, buffers[name], atol=1e-5), name
+    # in eval mode with them, an image's output no longer depends on its
+    # batch, unlike in training mode
+    net.eval()
+    call = torch.func.functional_call
+    assert torch.allclose(call(net, {**params, **stats}, (x, ))[:2],
+                          call(net, {**params, **stats}, (x[:2], )),
+                          atol=1e-5)
+    with torch.no_grad():
+        net.train()
+        assert not torch.allclose(net(x)[:2], net(x[:2]), atol=1e-3)
 
 
 def test_gradient_reaches_architecture_weights():

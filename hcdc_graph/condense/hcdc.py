@@ -301,7 +301,8 @@ class HCDCCondenser(Condenser):
                    disable=not self.progress)
         for _ in bar:
             total = align_epoch(
-                points, lambda: synthetic_losses(x_v, torch.sigmoid(omega)),
+                points,
+                lambda _: synthetic_losses(x_v, torch.sigmoid(omega)),
                 self.solver, opt, self.points_per_step or len(points), gen)
             self.loss_history_.append(total)
             bar.set_postfix(loss=f'{total:.4f}')

@@ -27,7 +27,7 @@ def train_params(train_loss: Loss, params: Sequence[Tensor],
 
 
 def align_epoch(points: Sequence[Point],
-                losses: Callable[[], Tuple[Loss, Loss]], solver,
+                losses: Callable[[int], Tuple[Loss, Loss]], solver,
                 optimizer: torch.optim.Optimizer, points_per_step: int,
                 generator: torch.Generator) -> float:
     r"""One pass over the search-space ``points`` in random mini-batches of
@@ -36,8 +36,10 @@ def align_epoch(points: Sequence[Point],
     is back-propagated (one point at a time, so memory stays flat) into the
     tensors ``optimizer`` updates, and the optimizer steps.
 
-    ``losses()`` returns the synthetic ``(train_loss, val_loss)`` built from
-    the current learnable tensors. Returns the mean loss over the points.
+    ``losses(i)`` returns the synthetic ``(train_loss, val_loss)`` of point
+    ``i``, built from the current learnable tensors (point-specific when the
+    validation loss depends on more than the point's parameters, e.g. fixed
+    BatchNorm statistics). Returns the mean loss over the points.
     """
     total = 0.0
     order = torch.randperm(len(points), generator=generator).tolist()
@@ -46,7 +48,7 @@ def align_epoch(points: Sequence[Point],
         optimizer.zero_grad()
         for i in batch:
             hparam, params, target = points[i]
-            train_loss, val_loss = losses()
+            train_loss, val_loss = losses(i)
             g_s, = hypergradient(train_loss, val_loss, params, [hparam],
                                  solver, create_graph=True)
             loss = 1 - F.cosine_similarity(target, g_s.flatten(), dim=0,

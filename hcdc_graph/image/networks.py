@@ -15,8 +15,9 @@ supernet every edge mixes all operations,
 ``softmax(alpha, -1)`` for DARTS, or exactly one-hot for a discrete cell).
 """
 import copy
-from typing import Sequence
+from typing import Dict, Sequence
 
+import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
@@ -205,5 +206,45 @@ class SuperNetwork(_Skeleton):
                 f'num_classes={self.num_classes})')
 
 
+def batch_statistics(net: nn.Module, params: Dict[str, Tensor],
+                     *inputs: Tensor) -> Dict[str, Tensor]:
+    r"""The statistics every BatchNorm of ``net`` sees in a training-mode
+    forward of ``inputs`` with parameters ``params``: per channel the mean
+    and unbiased variance of its input, named like the ``running_mean`` /
+    ``running_var`` buffers they stand for.
+
+    Passed to :func:`torch.func.functional_call` with ``net`` in eval mode,
+    they normalise any batch the way a network trained full batch on
+    ``inputs`` normalises at evaluation (its running statistics converge to
+    these), instead of by the batch's own statistics as training mode does.
+    Computed without gradient: the result is a constant for the caller.
+    """
+    captured = {}
+
+    def hook(name):
+        def capture(module, args):
+            x = args[0].detach()
+            captured[f'{name}.running_mean'] = x.mean((0, 2, 3))
+            captured[f'{name}.running_var'] = x.var((0, 2, 3),
+                                                    unbiased=True)
+        return capture
+
+    handles = [module.register_forward_pre_hook(hook(name))
+               for name, module in net.named_modules()
+               if isinstance(module, nn.BatchNorm2d)]
+    # Copies of the buffers, so that the forward leaves net's own untouched.
+    tensors = {**{n: b.clone() for n, b in net.named_buffers()}, **params}
+    training = net.training
+    try:
+        net.train()
+        with torch.no_grad():
+            torch.func.functional_call(net, tensors, inputs)
+    finally:
+        net.train(training)
+        for handle in handles:
+            handle.remove()
+    return captured
+
+
 __all__ = ['TinyNetwork', 'SuperNetwork', 'Cell', 'MixedCell',
-           'ResNetBasicBlock', 'ReLUConvBN', 'make_op']
+           'ResNetBasicBlock', 'ReLUConvBN', 'make_op', 'batch_statistics']
