@@ -16,7 +16,8 @@ from tqdm.auto import tqdm
 from hcdc_graph import io
 from hcdc_graph.datasets import cache_dir, require_masks
 from hcdc_graph.hypergrad import (HypergradientDivergenceError, Neumann,
-                                  optimize_hyperparameters)
+                                  hypergradient, optimize_hyperparameters)
+from hcdc_graph.hypergrad.calibrate import train_params
 from hcdc_graph.nn import PolyGNN
 from hcdc_graph.ranking import rank_by_accuracy
 from hcdc_graph.sparse import with_csr_adjacency
@@ -213,6 +214,52 @@ def hpo_on_condensed(condensed: Data, start: Tensor, recipe: Recipe,
         hyper_lr=0.02, warmup_steps=recipe.epochs,
         solver=solver or Neumann(steps=20, alpha=0.01))
     return result.hparams[0]
+
+
+def hypergradient_alignment(original: Data, condensed: Data,
+                            configs: Tensor, recipe: Optional[Recipe] = None,
+                            train_epochs: int = 200, solver=None,
+                            progress: bool = False) -> Tensor:
+    r"""Per config :math:`\lambda`, the cosine between the original graph's
+    and the condensed graph's hypergradients,
+    :math:`\cos(\nabla_\lambda \mathcal{L}^*_{\mathcal{T}},
+    \nabla_\lambda \mathcal{L}^*_{\mathcal{S}})`, both at the
+    :math:`\theta` trained ``train_epochs`` Adam steps on the condensed
+    ``train_mask`` (seed ``recipe.seeds[0]``; each side's implicit Jacobian
+    from its own training loss, validation loss on its own ``val_mask``).
+
+    This is the quantity :class:`~hcdc_graph.HCDCCondenser` maximises
+    (``theta='synthetic'``) on its own search-space points; at configs it
+    never saw (e.g. :func:`sample_filter_configs` with another seed) it
+    measures whether the calibration generalises, and it applies to any
+    condensed graph with a ``val_mask``. Cost per config: one training on
+    the condensed graph and one hypergradient on each graph.
+    """
+    recipe = recipe or Recipe()
+    solver = solver or Neumann(steps=20, alpha=0.01)
+    num_classes = int(original.y.max()) + 1
+
+    def losses(graph):
+        # A model per graph: each caches its graph's normalized adjacency.
+        model = PolyGNN(graph.num_features, recipe.hidden, num_classes,
+                        K=configs.size(1) - 1, dropout=0.0, cached=True)
+        return model, graph_losses(model, with_csr_adjacency(graph),
+                                   recipe.weight_decay)
+
+    _, (o_train, o_val) = losses(original)
+    model, (s_train, s_val) = losses(condensed)
+    cosines = []
+    for lam in tqdm(configs, desc='hypergradient alignment',
+                    disable=not progress):
+        torch.manual_seed(recipe.seeds[0])
+        model.reset_parameters()
+        params = train_params(s_train, list(model.parameters()), (lam, ),
+                              train_epochs)
+        g_o, = hypergradient(o_train, o_val, params, [lam], solver)
+        g_s, = hypergradient(s_train, s_val, params, [lam], solver)
+        cosines.append(torch.nn.functional.cosine_similarity(
+            g_o.flatten(), g_s.flatten(), dim=0, eps=1e-12))
+    return torch.stack(cosines)
 
 
 def selected_performance(original: Data, condensed: Data, configs: Tensor,

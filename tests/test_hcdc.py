@@ -5,11 +5,11 @@ from torch_geometric.data import Data
 
 from hcdc_graph import HCDCCondenser
 from hcdc_graph.condense import RandomCondenser
-from hcdc_graph.condense.base import sampled_subgraph
+from hcdc_graph.condense.base import sampled_subgraph, training_part
 from hcdc_graph.condense.hcdc import val_edges
 from hcdc_graph.datasets import csbm
-from hcdc_graph.evaluation import Recipe, rank_correlation, \
-    sample_filter_configs
+from hcdc_graph.evaluation import (Recipe, hypergradient_alignment,
+                                   rank_correlation, sample_filter_configs)
 from hcdc_graph.hypergrad import Neumann, hypergradient
 from hcdc_graph.hypergrad.calibrate import train_params
 from hcdc_graph.nn import PolyGNN
@@ -160,3 +160,28 @@ def test_hcdc_on_sampled_original_graph(graph):
     assert torch.equal(out.x[out.train_mask], whole.x[whole.train_mask])
     assert not torch.equal(out.x[out.val_mask], whole.x[whole.val_mask])
     assert len(first.loss_history_) == 2
+
+
+def test_hypergradient_alignment_measures_the_hcdc_objective(graph):
+    recipe = Recipe(hidden=16, seeds=(0, ))
+    options = dict(seed=0, progress=False, train_condenser='random',
+                   hidden=16, train_epochs=100, num_configs=2, epochs=10)
+    # learning rates 0: S_val stays where it starts, and the independent
+    # recomputation must equal HCDC's own objective there
+    frozen = HCDCCondenser(graph, 0.02, lr_features=0.0, lr_edges=0.0,
+                           **options)
+    start = hypergradient_alignment(graph, frozen.fit(), frozen.configs_,
+                                    recipe, train_epochs=100)
+    assert start.shape == (len(frozen.configs_), )
+    assert float(1 - start.mean()) == pytest.approx(
+        frozen.loss_history_[0], abs=1e-3)
+    hcdc = HCDCCondenser(graph, 0.02, **options)
+    condensed = hcdc.fit()
+    assert torch.equal(hcdc.configs_, frozen.configs_)
+    learned = hypergradient_alignment(graph, condensed, hcdc.configs_,
+                                      recipe, train_epochs=100)
+    assert float(learned.mean()) > float(start.mean()) + 0.2
+    # S_train without S_val: no validation nodes to differentiate
+    with pytest.raises(ValueError, match='val_mask'):
+        hypergradient_alignment(graph, training_part(condensed),
+                                hcdc.configs_, recipe)
