@@ -13,9 +13,7 @@ seed=1000)``): PolyGNN (hidden ``--hidden``, no dropout) is trained
 ``--train-epochs`` Adam steps on the whole graph, then the filter
 hypergradient (Neumann, 20 steps, alpha 0.01) is taken on the whole graph
 and on ``--samples`` samples (:func:`sampled_subgraph`, seeds 0, 1, ...)
-of each ``--fractions`` of the nodes, at the same parameters, plain and
-with ``degree_correction`` (kept edges reweighted by n / sampled nodes).
-Reported:
+of each ``--fractions`` of the nodes, at the same parameters. Reported:
 the cosine between sampled and full hypergradient (mean, standard
 deviation and minimum over configs and samples), the ratio of their norms,
 and the median wall time of one hypergradient.
@@ -55,8 +53,8 @@ def timed_hypergradient(graph, params, lam, hidden):
 def measure(args, degree):
     data = csbm(args.nodes, num_classes=4, avg_degree=degree, homophily=0.1,
                 feature_dim=32, feature_noise=3, seed=0)
-    rows = {(f, c): {'cosine': [], 'norm_ratio': [], 'seconds': []}
-            for f in args.fractions for c in (False, True)}
+    rows = {f: {'cosine': [], 'norm_ratio': [], 'seconds': []}
+            for f in args.fractions}
     full_seconds = []
     for lam in sample_filter_configs(args.configs, K=2, seed=1000):
         model = PolyGNN(data.num_features, args.hidden,
@@ -68,13 +66,14 @@ def measure(args, degree):
                               args.train_epochs)
         full, seconds = timed_hypergradient(data, params, lam, args.hidden)
         full_seconds.append(seconds)
-        for (fraction, correction), row in rows.items():
+        for fraction in args.fractions:
             for seed in range(args.samples):
                 sample = sampled_subgraph(
                     data, round(fraction * data.num_nodes),
-                    torch.Generator().manual_seed(seed), correction)
+                    torch.Generator().manual_seed(seed))
                 g, seconds = timed_hypergradient(sample, params, lam,
                                                  args.hidden)
+                row = rows[fraction]
                 row['cosine'].append(float(F.cosine_similarity(
                     g.flatten(), full.flatten(), dim=0)))
                 row['norm_ratio'].append(float(g.norm() / full.norm()))
@@ -83,8 +82,7 @@ def measure(args, degree):
     return {'degree': degree, 'nodes': data.num_nodes,
             'edges': int(data.edge_index.size(1)),
             'full_seconds': statistics.median(full_seconds),
-            'samples': [{'fraction': f, 'degree_correction': c, **r}
-                        for (f, c), r in rows.items()]}
+            'fractions': {str(f): r for f, r in rows.items()}}
 
 
 def report(results, args):
@@ -97,17 +95,15 @@ def report(results, args):
              f"PolyGNN hidden {args.hidden} trained {args.train_epochs} Adam "
              f"steps on the whole graph; Neumann(20, 0.01). Cosine and norm "
              f"ratio over {args.configs} configs x {args.samples} samples.\n",
-             '| edge_index entries (avg degree) | sampled nodes | degree '
-             'correction | cosine mean ± sd | min cosine | norm ratio | one '
-             'hypergradient: sampled / full s |',
-             '|---|---|---|---|---|---|---|']
+             '| edge_index entries (avg degree) | sampled nodes | cosine mean '
+             '± sd | min cosine | norm ratio | one hypergradient: sampled / '
+             'full s |', '|---|---|---|---|---|---|']
     for r in results:
-        for row in r['samples']:
+        for fraction, row in r['fractions'].items():
             cos = row['cosine']
             lines.append(
                 f"| {r['edges']:,} ({r['degree']}) | "
-                f"{row['fraction']:.0%} of {r['nodes']:,} | "
-                f"{'yes' if row['degree_correction'] else 'no'} | "
+                f"{float(fraction):.0%} of {r['nodes']:,} | "
                 f"{statistics.mean(cos):.3f} ± {statistics.pstdev(cos):.3f} | "
                 f"{min(cos):.3f} | "
                 f"{statistics.mean(row['norm_ratio']):.2f} | "

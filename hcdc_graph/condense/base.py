@@ -231,8 +231,7 @@ def training_part(graph: Data) -> Data:
 
 
 def sampled_subgraph(data: Data, num_nodes: int,
-                     generator: torch.Generator,
-                     degree_correction: bool = False) -> Data:
+                     generator: torch.Generator) -> Data:
     r"""The subgraph induced by ``num_nodes`` nodes drawn uniformly without
     replacement (relabelled in their original order, kept as
     ``original_index``; ``x``, ``y``, ``train_mask``, ``val_mask`` and edge
@@ -240,14 +239,10 @@ def sampled_subgraph(data: Data, num_nodes: int,
     full batch.
 
     The sample's Laplacian is not the graph's (each node keeps about a
-    fraction :math:`p = ` ``num_nodes`` / :math:`n` of its neighbours) and its
-    losses average over fewer training and validation nodes, so estimates
-    made on it are biased and noisy. With ``degree_correction``, every kept
-    edge weighs :math:`1/p` times its original weight, so that a node's
-    expected weighted degree, and with it the scale of the normalized
-    adjacency, is the whole graph's (as GraphSAINT rescales its samples).
-    Measure the error before relying on it: the cosine between sampled and
-    full-batch hypergradients is measured by
+    fraction ``num_nodes`` / :math:`n` of its neighbours) and its losses
+    average over fewer training and validation nodes, so estimates made on
+    it are biased and noisy. Measure the error before relying on it: the
+    cosine between sampled and full-batch hypergradients is measured by
     ``examples/benchmark_sampled_hypergradient.py``.
     """
     if not 1 <= num_nodes <= data.num_nodes:
@@ -267,10 +262,6 @@ def sampled_subgraph(data: Data, num_nodes: int,
     out = Data(x=data.x[keep], y=data.y[keep], edge_index=edge_index,
                train_mask=data.train_mask[keep], val_mask=data.val_mask[keep],
                original_index=keep)
-    if degree_correction:
-        if edge_weight is None:
-            edge_weight = torch.ones(edge_index.size(1))
-        edge_weight = edge_weight * (data.num_nodes / num_nodes)
     if edge_weight is not None:
         out.edge_weight = edge_weight
     return out
