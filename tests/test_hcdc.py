@@ -71,6 +71,11 @@ def test_hcdc_bad_options(graph):
         HCDCCondenser(graph, 0.02, val_ratio=0.0)
     with pytest.raises(ValueError, match="'original_nodes'.*1000 nodes"):
         HCDCCondenser(graph, 0.02, original_nodes=1001)
+    with pytest.raises(ValueError, match="'rank_weight'"):
+        HCDCCondenser(graph, 0.02, rank_weight=-1.0)
+    with pytest.raises(ValueError, match='two or more search-space'):
+        HCDCCondenser(graph, 0.02, rank_weight=1.0, num_configs=1,
+                      trajectory_steps=0)
 
 
 def test_val_edges_dense_then_sampled():
@@ -185,3 +190,18 @@ def test_hypergradient_alignment_measures_the_hcdc_objective(graph):
     with pytest.raises(ValueError, match='val_mask'):
         hypergradient_alignment(graph, training_part(condensed),
                                 hcdc.configs_, recipe)
+
+
+def test_rank_weight_orders_synthetic_validation_losses_like_the_original(
+        graph):
+    options = dict(seed=0, progress=False, train_condenser='random',
+                   hidden=16, train_epochs=100, num_configs=4, epochs=15)
+    plain = HCDCCondenser(graph, 0.02, **options)
+    plain.fit()
+    assert plain.rank_history_ == [0.0] * 15
+    ranked = HCDCCondenser(graph, 0.02, rank_weight=1.0, **options)
+    ranked.fit()
+    assert torch.equal(ranked.configs_, plain.configs_)
+    # the ranking term (1 - Pearson to the original's ranks) went down
+    assert ranked.rank_history_[-1] < ranked.rank_history_[0] - 0.2, \
+        ranked.rank_history_
