@@ -194,14 +194,12 @@ def test_hypergradient_alignment_measures_the_hcdc_objective(graph):
 
 def test_rank_weight_orders_synthetic_validation_losses_like_the_original(
         graph):
-    options = dict(seed=0, progress=False, train_condenser='random',
-                   hidden=16, train_epochs=100, num_configs=4, epochs=15)
-    plain = HCDCCondenser(graph, 0.02, **options)
-    plain.fit()
-    assert plain.rank_history_ == [0.0] * 15
-    ranked = HCDCCondenser(graph, 0.02, rank_weight=1.0, **options)
-    ranked.fit()
-    assert torch.equal(ranked.configs_, plain.configs_)
+    hcdc = HCDCCondenser(graph, 0.02, rank_weight=1.0, seed=0,
+                         progress=False, train_condenser='random', hidden=16,
+                         train_epochs=100, num_configs=4, trajectory_steps=1,
+                         epochs=6)
+    hcdc.fit()
+    assert len(hcdc.rank_history_) == 6
     # the ranking term (1 - Pearson to the original's ranks) went down
-    assert ranked.rank_history_[-1] < ranked.rank_history_[0] - 0.2, \
-        ranked.rank_history_
+    assert hcdc.rank_history_[-1] < 0.5 * hcdc.rank_history_[0], \
+        hcdc.rank_history_
