@@ -96,7 +96,10 @@ class HCDCCondenser(Condenser):
       :math:`S_{train}` (what the evaluation scores) and the original
       graph's validation losses at :math:`\theta` trained on the original
       graph (what the ground truth ranks), over all search-space points.
-      Costs one original-graph training per point.
+      Costs one original-graph training per point. Measured on the same
+      Cora cell, ``rank_weight=1.0``: Spearman 0.70 (top half 0.63, held-out
+      cosine 0.95) against 0.65 without, but the filter it ranks first
+      scores 27.7 % on the original graph: not yet a default.
 
     ``train_graph`` (optional) supplies :math:`S_{train}` instead of running
     ``train_condenser``: the subgraph of its ``train_mask`` nodes is used
