@@ -343,7 +343,7 @@ class HCDCCondenser(Condenser):
             values = torch.stack([val_loss(p, [point[0]]) for p, point
                                   in zip(s_params, points)])
             term = ranking_loss(values, o_values)
-            self.rank_history_[-1] = float(term)
+            self.rank_history_[-1] = float(term.detach())
             return self.rank_weight * term
 
         opt = torch.optim.Adam([{'params': [x_v], 'lr': self.lr_features},
