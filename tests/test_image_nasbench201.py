@@ -97,7 +97,7 @@ def test_batch_statistics_are_what_full_batch_training_accumulates():
     x = 2 * torch.randn(8, 3, 16, 16) + 1
     params = dict(net.named_parameters())
     before = {n: b.clone() for n, b in net.named_buffers()}
-    stats = batch_statistics(net, params, x)
+    stats = batch_statistics(net, list(params.values()), x)
     assert all(torch.equal(b, before[n]) for n, b in net.named_buffers())
     # one training-mode forward from reset buffers with a cumulative
     # average stores exactly the batch's statistics

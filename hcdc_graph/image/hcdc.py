@@ -152,8 +152,6 @@ class HCDCImageCondenser(ImageCondenser):
             return base(params, hparams) + 0.5 * self.weight_decay * sum(
                 (p ** 2).sum() for p in params)
 
-        names = [n for n, _ in net.named_parameters()]
-
         points, statistics = [], []
         archs = sample_architectures(self.num_archs,
                                      ARCH_SEED_OFFSET + self.seed)
@@ -164,8 +162,8 @@ class HCDCImageCondenser(ImageCondenser):
             alpha = self.temperature * one_hot(index_to_arch(index))
             for step in range(self.trajectory_steps + 1):
                 params = self._train_theta(net, train_loss, alpha)
-                stats = batch_statistics(net, dict(zip(names, params)),
-                                         s_train.train_x, alpha.softmax(-1))
+                stats = batch_statistics(net, params, s_train.train_x,
+                                         alpha.softmax(-1))
                 real_val = self._losses(net, x_real, y_real, stats)
                 g_t, = hypergradient(train_loss, real_val, params, [alpha],
                                      self.solver)

@@ -206,12 +206,13 @@ class SuperNetwork(_Skeleton):
                 f'num_classes={self.num_classes})')
 
 
-def batch_statistics(net: nn.Module, params: Dict[str, Tensor],
+def batch_statistics(net: nn.Module, params: Sequence[Tensor],
                      *inputs: Tensor) -> Dict[str, Tensor]:
     r"""The statistics every BatchNorm of ``net`` sees in a training-mode
-    forward of ``inputs`` with parameters ``params``: per channel the mean
-    and unbiased variance of its input, named like the ``running_mean`` /
-    ``running_var`` buffers they stand for.
+    forward of ``inputs`` with parameters ``params`` (in the order of
+    ``net.parameters()``, as the loss closures take them): per channel the
+    mean and unbiased variance of its input, named like the
+    ``running_mean`` / ``running_var`` buffers they stand for.
 
     Passed to :func:`torch.func.functional_call` with ``net`` in eval mode,
     they normalise any batch the way a network trained full batch on
@@ -233,7 +234,8 @@ def batch_statistics(net: nn.Module, params: Dict[str, Tensor],
                for name, module in net.named_modules()
                if isinstance(module, nn.BatchNorm2d)]
     # Copies of the buffers, so that the forward leaves net's own untouched.
-    tensors = {**{n: b.clone() for n, b in net.named_buffers()}, **params}
+    tensors = {**{n: b.clone() for n, b in net.named_buffers()},
+               **{n: p for (n, _), p in zip(net.named_parameters(), params)}}
     training = net.training
     try:
         net.train()
