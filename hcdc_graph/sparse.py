@@ -67,7 +67,10 @@ def with_csr_adjacency(data: Data) -> Data:
     ``edge_weight`` removed). Models built on
     :class:`~hcdc_graph.nn.PolyLaplacianConv` accept either form. The
     other attributes are shared with ``data``, not copied (the features of
-    a large graph are big)."""
+    a large graph are big). ``data`` itself when it is already in CSR
+    form."""
+    if data.edge_index.layout == torch.sparse_csr:
+        return data
     out = copy.copy(data)
     weight = getattr(data, 'edge_weight', None)
     out.edge_index = csr_adjacency(data.edge_index, weight, data.num_nodes)

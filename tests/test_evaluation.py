@@ -8,8 +8,10 @@ import torch
 from hcdc_graph.condense import RandomCondenser
 from hcdc_graph.datasets import csbm
 from hcdc_graph.ranking import rank_by_accuracy
+from hcdc_graph import evaluation
 from hcdc_graph.evaluation import (Recipe, evaluate_configs,
-                                   rank_correlation, sample_filter_configs,
+                                   original_results, rank_correlation,
+                                   sample_filter_configs,
                                    selected_performance)
 
 FAST = Recipe(hidden=8, epochs=30, dropout=0.0, seeds=(0, ))
@@ -51,11 +53,42 @@ def test_identical_graph_ranks_perfectly_and_ground_truth_is_cached(
     # a cached ground truth is read back, not recomputed: tamper with it
     path = tmp_path / files[0]
     obj = json.loads(path.read_text())
-    obj['acc'] = obj['acc'][::-1]
+    keys = list(obj)
+    obj[keys[0]], obj[keys[-1]] = obj[keys[-1]], obj[keys[0]]
     path.write_text(json.dumps(obj))
     flipped = rank_correlation(data, data, configs, FAST,
                                cache=str(tmp_path))
     assert flipped.spearman < 1.0
+
+
+def test_ground_truth_cache_is_per_config(tmp_path, monkeypatch):
+    data = csbm(num_nodes=120, num_classes=2, avg_degree=6, homophily=0.45,
+                feature_dim=8, seed=0)
+    configs = sample_filter_configs(5, K=2, seed=0)
+    direct = evaluate_configs(data, configs, FAST)
+    trained = []
+    real = evaluation.evaluate_configs
+
+    def counting(graph, cfgs, *args, **kwargs):
+        trained.extend(c.tolist() for c in cfgs)
+        return real(graph, cfgs, *args, **kwargs)
+
+    monkeypatch.setattr(evaluation, 'evaluate_configs', counting)
+    first = original_results(data, configs[:3], FAST, cache=str(tmp_path))
+    assert len(trained) == 3
+    # more configs, in another order: only the two new ones are trained
+    order = torch.tensor([4, 0, 3, 1, 2])
+    more = original_results(data, configs[order], FAST, cache=str(tmp_path))
+    assert trained[3:] == [configs[4].tolist(), configs[3].tolist()]
+    for key in ('acc', 'loss', 'test_acc'):
+        # the same as evaluating all configs at once, in the order asked
+        assert np.allclose(more[key], direct[key][order.numpy()])
+        assert np.allclose(first[key], direct[key][:3])
+    # a different recipe is a different ground truth
+    original_results(data, configs[:1], Recipe(hidden=8, epochs=5,
+                                               dropout=0.0),
+                     cache=str(tmp_path))
+    assert len(trained) == 6 and len(os.listdir(tmp_path)) == 2
 
 
 def test_selected_performance_grid_hpo_and_oracle(tmp_path):
