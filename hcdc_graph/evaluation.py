@@ -21,7 +21,8 @@ from hcdc_graph.hypergrad.calibrate import train_params
 from hcdc_graph.nn import PolyGNN
 from hcdc_graph.ranking import rank_by_accuracy
 from hcdc_graph.sparse import with_csr_adjacency
-from hcdc_graph.train import fit_node_classifier, graph_losses
+from hcdc_graph.train import (evaluate_node_classifier, fit_node_classifier,
+                              graph_losses)
 
 
 def sample_filter_configs(n: int = 80, K: int = 2, seed: int = 0) -> Tensor:
@@ -278,6 +279,59 @@ def hypergradient_alignment(original: Data, condensed: Data,
         cosines.append(torch.nn.functional.cosine_similarity(
             g_o.flatten(), g_s.flatten(), dim=0, eps=1e-12))
     return torch.stack(cosines)
+
+
+def transfer_results(original: Data, condensed: Data, configs: Tensor,
+                     recipe: Optional[Recipe] = None,
+                     progress: bool = False) -> Dict[str, np.ndarray]:
+    r"""Per config, PolyGNN trained with ``recipe`` on the condensed graph's
+    S_train (``train_mask``) and scored on the *original* graph's
+    ``val_mask``: the mean validation accuracy (``acc``) and loss
+    (``loss``) over the recipe's seeds.
+
+    :class:`~hcdc_graph.HCDCCondenser` (``theta='synthetic'``) calibrates
+    its S_val against exactly this: the original validation loss
+    :math:`\mathcal{L}_{\mathcal{T}}(\theta^*_{\mathcal{S}}(\lambda),
+    \lambda)` at :math:`\theta` trained on S_train. Ranked and compared
+    with the ground truth (:func:`original_results`), it shows how far a
+    perfectly calibrated S_val could get on this S_train; it depends on
+    S_train alone. The model's weights move from the condensed to the
+    original graph unchanged (the filter is applied to each graph's own
+    Laplacian), so both graphs need the same features and classes.
+    """
+    recipe = recipe or Recipe()
+    require_masks(condensed, 'train_mask', 'val_mask')
+    require_masks(original, 'val_mask')
+    if condensed.num_features != original.num_features:
+        raise ValueError(f"The condensed graph has {condensed.num_features} "
+                         f"features, the original {original.num_features}")
+    num_classes = int(original.y.max()) + 1
+    if int(condensed.y.max()) >= num_classes:
+        raise ValueError("The condensed graph has labels the original "
+                         "graph does not have")
+    condensed = with_csr_adjacency(condensed)
+    # Only the validation split is scored on the original graph.
+    target = Data(x=original.x, edge_index=with_csr_adjacency(
+        original).edge_index, y=original.y, val_mask=original.val_mask)
+
+    def model():  # cached: each keeps its own graph's operator
+        return PolyGNN(original.num_features, recipe.hidden, num_classes,
+                       K=configs.size(1) - 1, dropout=recipe.dropout,
+                       cached=True)
+
+    trained, scorer = model(), model()
+    out = {'acc': np.zeros(len(configs)), 'loss': np.zeros(len(configs))}
+    for i in tqdm(range(len(configs)), desc='transfer',
+                  disable=not progress):
+        for seed in recipe.seeds:
+            fit_node_classifier(trained, condensed, configs[i],
+                                epochs=recipe.epochs, lr=recipe.lr,
+                                weight_decay=recipe.weight_decay, seed=seed)
+            scorer.load_state_dict(trained.state_dict())
+            metrics = evaluate_node_classifier(scorer, target, configs[i])
+            out['acc'][i] += metrics['val_acc'] / len(recipe.seeds)
+            out['loss'][i] += metrics['val_loss'] / len(recipe.seeds)
+    return out
 
 
 def selected_performance(original: Data, condensed: Data, configs: Tensor,

@@ -12,7 +12,7 @@ from hcdc_graph import evaluation
 from hcdc_graph.evaluation import (Recipe, evaluate_configs,
                                    original_results, rank_correlation,
                                    sample_filter_configs,
-                                   selected_performance)
+                                   selected_performance, transfer_results)
 
 FAST = Recipe(hidden=8, epochs=30, dropout=0.0, seeds=(0, ))
 
@@ -89,6 +89,26 @@ def test_ground_truth_cache_is_per_config(tmp_path, monkeypatch):
                                                dropout=0.0),
                      cache=str(tmp_path))
     assert len(trained) == 6 and len(os.listdir(tmp_path)) == 2
+
+
+def test_transfer_results_train_on_condensed_score_on_original():
+    data = csbm(num_nodes=200, num_classes=2, avg_degree=6, homophily=0.45,
+                feature_dim=8, seed=0)
+    configs = sample_filter_configs(4, K=2, seed=0)
+    # on the original graph itself it is the ground truth
+    same = transfer_results(data, data, configs, FAST)
+    direct = evaluate_configs(data, configs, FAST)
+    for key in ('acc', 'loss'):
+        assert np.allclose(same[key], direct[key], atol=1e-6)
+    # on a condensed graph: scored on the original validation nodes, not
+    # on S_val
+    small = RandomCondenser(data, 0.1, seed=0, progress=False).fit()
+    moved = transfer_results(data, small, configs, FAST)
+    own = evaluate_configs(small, configs, FAST)
+    assert not np.allclose(moved['loss'], own['loss'])
+    small.x = small.x[:, :4]
+    with pytest.raises(ValueError, match='features'):
+        transfer_results(data, small, configs, FAST)
 
 
 def test_selected_performance_grid_hpo_and_oracle(tmp_path):
