@@ -71,6 +71,8 @@ def test_hcdc_bad_options(graph):
         HCDCCondenser(graph, 0.02, val_ratio=0.0)
     with pytest.raises(ValueError, match="'original_nodes'.*1000 nodes"):
         HCDCCondenser(graph, 0.02, original_nodes=1001)
+    with pytest.raises(ValueError, match="'rank_target'"):
+        HCDCCondenser(graph, 0.02, rank_target='test')
     with pytest.raises(ValueError, match="'rank_weight'"):
         HCDCCondenser(graph, 0.02, rank_weight=-1.0)
     with pytest.raises(ValueError, match='two or more search-space'):
@@ -192,14 +194,16 @@ def test_hypergradient_alignment_measures_the_hcdc_objective(graph):
                                 hcdc.configs_, recipe)
 
 
+@pytest.mark.parametrize('rank_target', ['original', 'transfer'])
 def test_rank_weight_orders_synthetic_validation_losses_like_the_original(
-        graph):
+        graph, rank_target):
     hcdc = HCDCCondenser(graph, 0.02, rank_weight=1.0, seed=0,
+                         rank_target=rank_target,
                          progress=False, train_condenser='random', hidden=16,
                          train_epochs=100, num_configs=4, trajectory_steps=1,
                          epochs=6)
     hcdc.fit()
     assert len(hcdc.rank_history_) == 6
-    # the ranking term (1 - Pearson to the original's ranks) went down
-    assert hcdc.rank_history_[-1] < 0.5 * hcdc.rank_history_[0], \
+    # the ranking term (1 - Pearson to the target's ranks) went down
+    assert hcdc.rank_history_[-1] < 0.8 * hcdc.rank_history_[0], \
         hcdc.rank_history_
