@@ -107,7 +107,9 @@ class HCDCCondenser(Condenser):
       (:func:`~hcdc_graph.evaluation.transfer_results`; no extra
       training). On that Cora cell this ranking, computed for HCDC's
       :math:`S_{train}` with the evaluation recipe, agrees with the ground
-      truth at Spearman 0.86, while HCDC's S_val follows it at only 0.79.
+      truth at Spearman 0.86, while HCDC's S_val follows it at only 0.79;
+      yet ``rank_weight=1.0, rank_target='transfer'`` measured Spearman
+      0.68 and selected the same 27.7 % filter: not a fix either.
 
     ``train_graph`` (optional) supplies :math:`S_{train}` instead of running
     ``train_condenser``: the subgraph of its ``train_mask`` nodes is used
