@@ -15,9 +15,13 @@ recipe), this prints three Spearman correlations over the cell's filters:
   perfectly calibrated S_val would reach on this S_train;
 - transfer vs condensed: how closely the graph's S_val follows that aim.
 
-The table is printed and written to ``--out``.
+``--dropout p`` trains the transfer and condensed rankings with dropout
+``p`` instead of the cell's (HCDC trains its θ without dropout: ``0``
+shows how closely S_val follows its aim under HCDC's own training); the
+truth stays the cell's. The table is printed and written to ``--out``.
 """
 import argparse
+import dataclasses
 import json
 import os.path as osp
 
@@ -26,7 +30,8 @@ from scipy import stats
 
 from hcdc_graph import io
 from hcdc_graph.datasets import cache_dir, load_dataset
-from hcdc_graph.evaluation import Recipe, original_results, transfer_results
+from hcdc_graph.evaluation import (Recipe, evaluate_configs,
+                                   original_results, transfer_results)
 from hcdc_graph.ranking import rank_by_accuracy
 from hcdc_graph.table2 import condensed_graph
 
@@ -42,6 +47,9 @@ def main():
     parser.add_argument('--seed', type=int, default=0)
     parser.add_argument('--methods', nargs='+',
                         default=['random', 'gcond-x', 'gcond', 'hcdc'])
+    parser.add_argument('--dropout', type=float, default=None,
+                        help="train the transfer and condensed rankings "
+                             "with this dropout (default: the cell's)")
     parser.add_argument('--out', default='examples/results/table2')
     args = parser.parse_args()
 
@@ -61,11 +69,16 @@ def main():
         truth = original_results(data, configs, recipe)
         graph = condensed_graph(data, method, args.ratio, args.seed, graphs,
                                 progress=True)
+        if args.dropout is None:
+            r_cond = [row['condensed_rank'] for row in cell['table']]
+        else:
+            recipe = dataclasses.replace(recipe, dropout=args.dropout)
+            cond = evaluate_configs(graph, configs, recipe)
+            r_cond = rank_by_accuracy(cond['acc'], cond['loss'])
         moved = transfer_results(data, graph, configs, recipe,
                                  progress=True)
         r_truth = rank_by_accuracy(truth['acc'], truth['loss'])
         r_moved = rank_by_accuracy(moved['acc'], moved['loss'])
-        r_cond = [row['condensed_rank'] for row in cell['table']]
         rows[method] = {
             'truth_vs_condensed': spearman(r_truth, r_cond),
             'truth_vs_transfer': spearman(r_truth, r_moved),
@@ -75,12 +88,17 @@ def main():
         print(method, {k: round(v, 3) for k, v in rows[method].items()
                        if not k.startswith('transfer_')
                        or k == 'transfer_vs_condensed'}, flush=True)
-    name = f'transfer-{data.name}-{args.ratio}-{args.seed}'
+    name = f'transfer-{data.name}-{args.ratio}-{args.seed}' + (
+        '' if args.dropout is None else f'-dropout{args.dropout}')
     io.write_json(osp.join(args.out, f'{name}.json'),
                   {'dataset': data.name, 'ratio': args.ratio,
-                   'seed': args.seed, 'methods': rows}, indent=1)
+                   'seed': args.seed, 'dropout': args.dropout,
+                   'methods': rows}, indent=1)
     text = (f'Transfer ranking, {data.name} {100 * args.ratio:.1f} % seed '
-            f'{args.seed} ({len(configs)} filters of the Table 2 cell)\n\n'
+            f'{args.seed} ({len(configs)} filters of the Table 2 cell'
+            + ('' if args.dropout is None else
+               f'; transfer and condensed trained with dropout '
+               f'{args.dropout}') + ')\n\n'
             '| method | truth vs condensed (Corr.) | truth vs transfer '
             '(HCDC\'s aim) | transfer vs condensed |\n|---|---|---|---|\n'
             + ''.join(f"| {m} | {r['truth_vs_condensed']:.3f} "
