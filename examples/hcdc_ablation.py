@@ -23,7 +23,7 @@ import os
 import os.path as osp
 
 from hcdc_graph import HCDCCondenser
-from hcdc_graph.datasets import cache_dir, load_dataset
+from hcdc_graph.datasets import load_dataset
 from hcdc_graph.evaluation import (Recipe, hypergradient_alignment,
                                    rank_correlation, sample_filter_configs,
                                    selected_performance)
@@ -54,9 +54,8 @@ def main():
     data = load_dataset(args.dataset)
     configs = sample_filter_configs(args.configs, seed=0)
     recipe = Recipe()
-    graphs = osp.join(cache_dir(), 'table2', 'graphs')
     train_graph = condensed_graph(data, 'gcond', args.ratio, args.seed,
-                                  graphs, progress=True)
+                                  progress=True)
     os.makedirs(osp.join(args.out, 'cells'), exist_ok=True)
     for variant in args.variants:
         path = osp.join(args.out, 'cells', f'{data.name}-{args.ratio}-'
@@ -66,7 +65,7 @@ def main():
         options = parse_variant(variant)
         source = options.pop('train_graph', 'gcond')
         s_train = train_graph if source == 'gcond' else condensed_graph(
-            data, source, args.ratio, args.seed, graphs, progress=True)
+            data, source, args.ratio, args.seed, progress=True)
         hcdc = HCDCCondenser(data, args.ratio, seed=args.seed,
                              train_graph=s_train, **options)
         graph = hcdc.fit()

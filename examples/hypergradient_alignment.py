@@ -18,7 +18,7 @@ import argparse
 import os.path as osp
 
 from hcdc_graph import io
-from hcdc_graph.datasets import cache_dir, load_dataset
+from hcdc_graph.datasets import load_dataset
 from hcdc_graph.evaluation import (Recipe, hypergradient_alignment,
                                    sample_filter_configs)
 from hcdc_graph.table2 import condensed_graph
@@ -38,10 +38,9 @@ def main():
 
     data = load_dataset(args.dataset)
     configs = sample_filter_configs(args.configs, seed=args.config_seed)
-    graphs = osp.join(cache_dir(), 'table2', 'graphs')
     rows = {}
     for method in args.methods:
-        graph = condensed_graph(data, method, args.ratio, args.seed, graphs,
+        graph = condensed_graph(data, method, args.ratio, args.seed,
                                 progress=True)
         cos = hypergradient_alignment(data, graph, configs, Recipe(),
                                       progress=True)

@@ -29,7 +29,7 @@ import torch
 from scipy import stats
 
 from hcdc_graph import io
-from hcdc_graph.datasets import cache_dir, load_dataset
+from hcdc_graph.datasets import load_dataset
 from hcdc_graph.evaluation import (Recipe, evaluate_configs,
                                    original_results, transfer_results)
 from hcdc_graph.ranking import rank_by_accuracy
@@ -54,7 +54,6 @@ def main():
     args = parser.parse_args()
 
     data = load_dataset(args.dataset)
-    graphs = osp.join(cache_dir(), 'table2', 'graphs')
     rows = {}
     for method in args.methods:
         cell = osp.join(args.out, 'cells', f'{data.name}-{args.ratio}-'
@@ -67,7 +66,7 @@ def main():
         configs = torch.tensor([row['coeffs'] for row in cell['table']])
         recipe = Recipe(**cell['recipe'])
         truth = original_results(data, configs, recipe)
-        graph = condensed_graph(data, method, args.ratio, args.seed, graphs,
+        graph = condensed_graph(data, method, args.ratio, args.seed,
                                 progress=True)
         if args.dropout is None:
             r_cond = [row['condensed_rank'] for row in cell['table']]

@@ -43,11 +43,14 @@ PAPER_WHOLE_GRAPH_PERF = {'Cora': 83.8, 'CiteSeer': 73.7}
 
 
 def condensed_graph(data: Data, method: str, ratio: float, seed: int,
-                    graph_dir: str, progress: bool = False) -> Data:
-    """The condensed graph of one cell, loaded from ``graph_dir`` when it was
-    made before. HCDC gets the GCond graph of the same cell as
-    :math:`S_{train}`; its ``condense_seconds`` then include GCond's."""
+                    graph_dir: Optional[str] = None,
+                    progress: bool = False) -> Data:
+    """The condensed graph of one cell, loaded from ``graph_dir`` (default
+    ``<user cache>/table2/graphs``) when it was made before. HCDC gets the
+    GCond graph of the same cell as :math:`S_{train}`; its
+    ``condense_seconds`` then include GCond's."""
     from hcdc_graph.condense import CONDENSERS
+    graph_dir = graph_dir or osp.join(cache_dir(), 'table2', 'graphs')
     path = osp.join(graph_dir, f'{data.name}-{method}-{ratio}-{seed}.pt')
     if osp.exists(path):
         return io.load(path)
@@ -76,7 +79,6 @@ def run_cell(data: Data, method: str, ratio: float, seed: int,
     """Condenses (or loads) one cell's graph and evaluates it: Spearman,
     Kendall, top-half Spearman, Perf. (grid and HPO) and the oracle."""
     recipe = recipe or Recipe()
-    graph_dir = graph_dir or osp.join(cache_dir(), 'table2', 'graphs')
     graph = condensed_graph(data, method, ratio, seed, graph_dir, progress)
     configs = sample_filter_configs(num_configs, seed=config_seed)
     original_results(data, configs, recipe, progress=progress)  # cached
