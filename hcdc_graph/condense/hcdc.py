@@ -21,6 +21,8 @@ from hcdc_graph.train import graph_losses, node_classification_losses
 
 
 CONFIG_SEED_OFFSET = 1000
+# Seed offset of the ranking term's extra filters (``rank_points``).
+RANK_SEED_OFFSET = 2000
 # S_val feature learning rate per unit of mean absolute feature.
 FEATURE_LR_SCALE = 0.01
 
@@ -147,6 +149,17 @@ class HCDCCondenser(Condenser):
             (default: :obj:`0.0`)
         rank_target (str): what the ranking term orders by:
             ``'original'`` (default) or ``'transfer'`` (above).
+        rank_points (int): extra filters for the ranking term only
+            (:func:`~hcdc_graph.evaluation.sample_filter_configs`, seeded by
+            ``seed + 2000``), beside the search-space points: an ordering
+            learned on 24 points need not carry over to other filters, and
+            each extra filter costs only a training on :math:`S_{train}`
+            (plus one on the original graph for ``rank_target='original'``)
+            and no hypergradient. Measured on the Cora 1.8 % cell above
+            (``rank_weight=1.0, rank_target='transfer', rank_points=160``):
+            Spearman 0.72 and Perf. 76.4 %, against 0.68 and 27.7 % without
+            the extra filters; still below Random's 0.84. (default:
+            :obj:`0`)
         original_nodes (int, optional): compute each search-space point's
             original-graph hypergradient (and, with ``theta='original'``,
             its :math:`\theta`) on a fresh uniform sample of this many
@@ -163,7 +176,8 @@ class HCDCCondenser(Condenser):
     After :meth:`fit`: ``condensed_``, ``loss_history_`` (mean
     :math:`1-\cos` per epoch), ``rank_history_`` (the ranking term, before
     weighting, at each epoch's last step; zeros when it is off),
-    ``configs_`` (the extended search space),
+    ``configs_`` (the extended search space), ``rank_configs_`` (the
+    filters the ranking term orders; empty when it is off),
     ``seconds_`` (wall time of its parts: ``s_train``, ``search_space``
     (θ and the original-graph hypergradients) and ``alignment``).
     """
@@ -184,7 +198,8 @@ class HCDCCondenser(Condenser):
                  weight_decay: float = 5e-4, neumann_steps: int = 20,
                  neumann_alpha: float = 0.01, theta: str = 'synthetic',
                  original_nodes: Optional[int] = None,
-                 rank_weight: float = 0.0, rank_target: str = 'original'):
+                 rank_weight: float = 0.0, rank_target: str = 'original',
+                 rank_points: int = 0):
         super().__init__(data, ratio, val_ratio, seed, device, progress)
         from hcdc_graph.condense import CONDENSERS
         if train_condenser not in CONDENSERS:
@@ -206,7 +221,11 @@ class HCDCCondenser(Condenser):
         if not rank_weight >= 0:
             raise ValueError(f"'rank_weight' must be non-negative (got "
                              f"{rank_weight!r})")
-        if rank_weight > 0 and num_configs * (trajectory_steps + 1) < 2:
+        if not (isinstance(rank_points, int) and rank_points >= 0):
+            raise ValueError(f"'rank_points' must be a non-negative integer "
+                             f"(got {rank_points!r})")
+        if rank_weight > 0 and \
+                num_configs * (trajectory_steps + 1) + rank_points < 2:
             raise ValueError("The ranking term needs two or more search-"
                              "space points: raise 'num_configs' or "
                              "'trajectory_steps'")
@@ -240,6 +259,7 @@ class HCDCCondenser(Condenser):
         self.theta = theta
         self.original_nodes = original_nodes
         self.rank_weight, self.rank_target = rank_weight, rank_target
+        self.rank_points = rank_points
 
     # -- pieces -------------------------------------------------------------
     def _model(self, cached: bool = False) -> PolyGNN:
@@ -314,10 +334,31 @@ class HCDCCondenser(Condenser):
         s_train_loss, _ = synthetic_losses(x_v.detach(),
                                            torch.sigmoid(omega.detach()))
         points = []
-        # For the ranking term, per point: θ trained on S_train and the
+        # For the ranking term, per filter: θ trained on S_train and the
         # original graph's validation loss at θ trained on the original
         # graph (rank_target='original') or at the same θ ('transfer').
-        s_params, o_values = [], []
+        rank_lams, s_params, o_values = [], [], []
+
+        def rank_target_point(lam, o_train, o_val, params=None):
+            """Adds ``lam`` to the ranking term; ``params``: θ(λ) already
+            trained for the alignment (``theta``), reused where it fits."""
+            on_s_train = params if params is not None and \
+                self.theta == 'synthetic' else \
+                self._train_theta(model, s_train_loss, lam)
+            if self.rank_target == 'transfer':
+                scored = on_s_train
+            elif params is not None and self.theta == 'original':
+                scored = params
+            else:
+                scored = self._train_theta(model, o_train, lam)
+            rank_lams.append(lam.clone())
+            s_params.append(on_s_train)
+            o_values.append(float(o_val(scored, [lam])))
+
+        def original_side():
+            return whole or self._original_losses(
+                sampled_subgraph(data, self.original_nodes, gen))
+
         # Offset: never the evaluation's own configs (config seeds 0, 1, ...).
         starts = sample_filter_configs(self.num_configs, self.K,
                                        CONFIG_SEED_OFFSET + self.seed)
@@ -326,8 +367,7 @@ class HCDCCondenser(Condenser):
                    disable=not self.progress)
         for lam in starts:
             for step in range(self.trajectory_steps + 1):
-                o_train, o_val = whole or self._original_losses(
-                    sampled_subgraph(data, self.original_nodes, gen))
+                o_train, o_val = original_side()
                 params = self._train_theta(
                     model, s_train_loss if self.theta == 'synthetic'
                     else o_train, lam)
@@ -335,22 +375,21 @@ class HCDCCondenser(Condenser):
                                      self.solver)
                 points.append((lam.clone(), params, g_t))
                 if self.rank_weight > 0:
-                    on_s_train = params if self.theta == 'synthetic' \
-                        else self._train_theta(model, s_train_loss, lam)
-                    s_params.append(on_s_train)
-                    if self.rank_target == 'transfer':
-                        scored = on_s_train
-                    elif self.theta == 'original':
-                        scored = params
-                    else:
-                        scored = self._train_theta(model, o_train, lam)
-                    o_values.append(float(o_val(scored, [lam])))
+                    rank_target_point(lam, o_train, o_val, params)
                 bar.update()
                 if step < self.trajectory_steps:
                     lam = lam - self.trajectory_lr * g_t / \
                         g_t.norm().clamp_min(1e-12)
         bar.close()
         self.configs_ = torch.stack([p[0] for p in points])
+        if self.rank_weight > 0 and self.rank_points > 0:
+            extra = sample_filter_configs(self.rank_points, self.K,
+                                          RANK_SEED_OFFSET + self.seed)
+            for lam in tqdm(extra, desc='hcdc: ranking-term filters',
+                            disable=not self.progress):
+                rank_target_point(lam, *original_side())
+        self.rank_configs_ = torch.stack(rank_lams) if rank_lams else \
+            self.configs_.new_empty(0, self.configs_.size(1))
         self.seconds_['search_space'] = time.perf_counter() - start - \
             self.seconds_['s_train']
 
@@ -360,8 +399,8 @@ class HCDCCondenser(Condenser):
             # Over all points at every step: a ranking needs many of them,
             # and a forward pass of the condensed graph per point is cheap.
             _, val_loss = synthetic_losses(x_v, torch.sigmoid(omega))
-            values = torch.stack([val_loss(p, [point[0]]) for p, point
-                                  in zip(s_params, points)])
+            values = torch.stack([val_loss(p, [lam]) for p, lam
+                                  in zip(s_params, rank_lams)])
             term = ranking_loss(values, o_values)
             self.rank_history_[-1] = float(term.detach())
             return self.rank_weight * term
