@@ -34,6 +34,16 @@ Spearman correlation can be taken on the first ``--rank-configs`` configs:
         --rank-configs 16 --methods random gcond-x hcdc \
         --out examples/results/scale
 
+GCond's structure generator is O(n'^2) in the condensed size (train +
+val: 1,700 nodes at 170K), about 2.3-2.8 h here for the full run;
+``--project-sizes`` times one structure and one feature epoch and projects
+the full run from them (its peak RSS is that of the short run, which
+includes the costliest kind of epoch; at 50K the projection was 930 s
+against 776 s measured, peak RSS 1,217 MB against 1,219 MB):
+
+    python examples/benchmark_scale.py --sizes 170000 --methods gcond \
+        --project-sizes 170000 --out examples/results/scale
+
 Every result is a JSON cell under ``<out>/cells``, written when it finishes
 and skipped on a rerun; ``<out>/scale.md`` is rewritten from all cells.
 """
@@ -75,8 +85,10 @@ def read_json(path):
         return json.load(f)
 
 
-def condense_child(num_nodes, method, ratio, out):
-    """Runs in its own process: condenses and writes the cell."""
+def condense_child(num_nodes, method, ratio, out, project=False):
+    """Runs in its own process: condenses and writes the cell. ``project``
+    (GCond only): one structure and one feature epoch instead of the whole
+    run, projected to the full run's epoch counts."""
     data = make_graph(num_nodes)
     options = {}
     if method == 'hcdc':
@@ -84,10 +96,27 @@ def condense_child(num_nodes, method, ratio, out):
                                                     ratio))
     if method == 'gcond':
         options['threshold'] = 0.01  # GCond's value for larger graphs
+    projection = {}
+    if project:
+        full = CONDENSERS[method](data, ratio, seed=0, **options)
+        structure = sum(map(full.is_structure_epoch, range(full.epochs)))
+        options.update(epochs=2, structure_epochs=1, cycle=2)
     condenser = CONDENSERS[method](data, ratio, seed=0, progress=False,
                                    **options)
     graph = condenser.fit()
-    io.save(graph, graph_path(num_nodes, method, ratio))
+    if project:
+        (t_structure, t_feature) = condenser.epoch_seconds_
+        rest = graph.condense_seconds - t_structure - t_feature
+        projection = {
+            'projected_from': {'structure_epoch_seconds': t_structure,
+                               'feature_epoch_seconds': t_feature,
+                               'other_seconds': rest,
+                               'structure_epochs': structure,
+                               'feature_epochs': full.epochs - structure},
+            'condense_seconds': rest + structure * t_structure
+            + (full.epochs - structure) * t_feature}
+    else:
+        io.save(graph, graph_path(num_nodes, method, ratio))
     io.write_json(out, {
         'num_nodes': num_nodes, 'num_edges': int(data.edge_index.size(1)),
         'method': method, 'ratio': ratio,
@@ -96,17 +125,19 @@ def condense_child(num_nodes, method, ratio, out):
         'condensed_edges': int(graph.edge_index.size(1)),
         'condense_seconds': graph.condense_seconds,
         'condense_peak_rss_mb': graph.condense_peak_rss_mb,
-        'parts_seconds': getattr(condenser, 'seconds_', None)}, indent=1)
+        'parts_seconds': getattr(condenser, 'seconds_', None),
+        **projection}, indent=1)
 
 
-def condense_cell(num_nodes, method, ratio, cells):
+def condense_cell(num_nodes, method, ratio, cells, project=False):
     path = osp.join(cells, f'condense-{num_nodes}-{method}.json')
     if not osp.exists(path):
         if method == 'hcdc':
             condense_cell(num_nodes, 'gcond-x', ratio, cells)
         print(f'condensing csbm{num_nodes} with {method} ...', flush=True)
         subprocess.run([sys.executable, __file__, '--child', str(num_nodes),
-                        method, str(ratio), path], check=True)
+                        method, str(ratio), path]
+                       + ['--project'] * project, check=True)
     return read_json(path)
 
 
@@ -203,9 +234,12 @@ def report(cells, ratio):
                 seconds += base['condense_seconds']
                 peak = max(peak, base['condense_peak_rss_mb'])
             e = found.get(f'evaluate-{n}-{m}')
+            shown = f'{seconds:.0f}'
+            if 'projected_from' in c:
+                shown += ' (projected from 1 structure + 1 feature epoch)'
             row = [f'{n:,}', f"{c['num_edges']:,}", m,
                    f"{c['condensed_train']}+{c['condensed_val']}",
-                   f'{seconds:.0f}', f'{peak:.0f}']
+                   shown, f'{peak:.0f}']
             if e and orig:
                 t_orig = orig['per_config_seconds'] * NUM_CONFIGS
                 note = '' if orig['configs_timed'] == NUM_CONFIGS else \
@@ -226,11 +260,12 @@ def report(cells, ratio):
                 row += ['–'] * 5
             lines.append('| ' + ' | '.join(row) + ' |')
     lines += ['', 'Condensation time against edges, fitted exponent '
-              '(log-log least squares over the sizes measured):', '']
+              '(log-log least squares over the sizes measured, projections '
+              'left out):', '']
     for m in methods:
-        pts = [(found[f'condense-{n}-{m}']['num_edges'],
-                found[f'condense-{n}-{m}']['condense_seconds'])
-               for n in sizes if f'condense-{n}-{m}' in found]
+        measured = [found[k] for k in (f'condense-{n}-{m}' for n in sizes)
+                    if k in found and 'projected_from' not in found[k]]
+        pts = [(c['num_edges'], c['condense_seconds']) for c in measured]
         b = fitted_exponent(*zip(*pts)) if len(pts) > 1 else None
         lines.append(f'- {m} (own time): '
                      + ('–' if b is None else f'{b:.2f}')
@@ -244,7 +279,8 @@ def report(cells, ratio):
 def main():
     if len(sys.argv) > 1 and sys.argv[1] == '--child':
         n, method, ratio, out = sys.argv[2:6]
-        condense_child(int(n), method, float(ratio), out)
+        condense_child(int(n), method, float(ratio), out,
+                       project='--project' in sys.argv[6:])
         return
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument('--sizes', type=int, nargs='+',
@@ -262,6 +298,10 @@ def main():
                              '--rank-sizes whose 80-config ground truth is '
                              'too slow (timings still use all 80 on the '
                              'condensed graphs)')
+    parser.add_argument('--project-sizes', type=int, nargs='*', default=[],
+                        help='sizes where GCond runs one structure and one '
+                             'feature epoch, projected to its full run (and '
+                             'not evaluated: there is no graph)')
     parser.add_argument('--report-only', action='store_true')
     parser.add_argument('--out', default='examples/results/scale')
     args = parser.parse_args()
@@ -272,15 +312,18 @@ def main():
     for n in [] if args.report_only else args.sizes:
         data = make_graph(n)
         rank = n in args.rank_sizes and args.rank_configs == NUM_CONFIGS
+        projected = {'gcond'} if n in args.project_sizes else set()
         for method in args.methods:
-            condense_cell(n, method, args.ratio, cells)
+            condense_cell(n, method, args.ratio, cells,
+                          project=method in projected)
         original_cell(data, configs, recipe, args.timing_configs, rank,
                       cells)
-        for method in args.methods:
+        methods = [m for m in args.methods if m not in projected]
+        for method in methods:
             evaluate_cell(data, method, args.ratio, configs, recipe, rank,
                           cells)
         if n in args.rank_sizes and not rank:
-            for method in args.methods:
+            for method in methods:
                 rank_cell(data, method, args.ratio,
                           configs[:args.rank_configs], recipe, cells)
         print(report(cells, args.ratio), flush=True)

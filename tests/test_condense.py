@@ -127,6 +127,10 @@ def test_gradient_matching_learns(graph):
     history = cond.loss_history_
     assert len(history) == 30
     assert sum(history[-5:]) / 5 < sum(history[:5]) / 5
+    # per-epoch wall times, within the run's total
+    assert len(cond.epoch_seconds_) == 30
+    assert min(cond.epoch_seconds_) > 0
+    assert sum(cond.epoch_seconds_) <= cond.condensed_.condense_seconds
 
 
 def test_gradient_distance():

@@ -1,5 +1,6 @@
 """GCond and GCond-X: gradient-matching graph condensation (Jin et al.,
 2022), written for this package."""
+import time
 from typing import Optional, Tuple
 
 import torch
@@ -85,7 +86,8 @@ class GCondXCondenser(Condenser):
             (default: :obj:`'ours'`)
 
     After :meth:`fit`: ``features_`` (the synthetic features),
-    ``loss_history_`` (mean matching loss per epoch), ``condensed_``.
+    ``loss_history_`` (mean matching loss per epoch), ``epoch_seconds_``
+    (wall time per epoch: a short run projects a long one), ``condensed_``.
     """
     method = 'gcond-x'
     learn_structure = False
@@ -161,10 +163,11 @@ class GCondXCondenser(Condenser):
         counts = torch.bincount(y_syn, minlength=num_classes).float()
         class_weight = counts / counts.max()
 
-        self.loss_history_ = []
+        self.loss_history_, self.epoch_seconds_ = [], []
         bar = tqdm(range(self.epochs), desc=f'{self.method} condensation',
                    disable=not self.progress)
         for epoch in bar:
+            epoch_start = time.perf_counter()
             W = torch.empty(num_classes, data.num_features, device=dev)
             torch.nn.init.xavier_uniform_(W)
             b = torch.zeros(num_classes, device=dev)
@@ -212,6 +215,7 @@ class GCondXCondenser(Condenser):
                     F.cross_entropy(px @ W.t() + b, y_syn).backward()
                     opt_model.step()
             self.loss_history_.append(epoch_loss / self.outer_loop)
+            self.epoch_seconds_.append(time.perf_counter() - epoch_start)
             bar.set_postfix(loss=f'{self.loss_history_[-1]:.4f}')
 
         self.features_ = self.features_.detach()
