@@ -191,6 +191,29 @@ def rank_correlation(original: Data, condensed: Data, configs: Tensor,
         table=table)
 
 
+def zero_frequency_correlation(original_ranks: np.ndarray,
+                               configs: Tensor) -> Dict[str, float]:
+    r"""A data-free reference for :func:`rank_correlation`: Spearman's
+    :math:`\rho` between the original ranking (``original_ranks``, 0 =
+    worst) and the ranking of the filters by their gain at zero frequency,
+    :math:`|h(0)| = |\lambda_0|`, over all configs (``spearman``) and over
+    the better half by original rank (``spearman_top_half``).
+
+    On an edgeless graph a filter acts as :math:`\lambda_0 I` (with self
+    loops, :math:`\tilde{L}` is zero at an isolated node), so a condensed
+    graph with few edges ranks filters by little more than this; a condenser
+    earns its keep only above it."""
+    ranks = np.asarray(original_ranks, dtype=float)
+    if configs.dim() != 2 or len(configs) != len(ranks) or len(ranks) < 3:
+        raise ValueError("'configs' must be a (n >= 3, K + 1) tensor with "
+                         "one row per original rank")
+    gain = configs[:, 0].abs().cpu().numpy()
+    top = ranks >= len(ranks) / 2
+    return {'spearman': float(stats.spearmanr(ranks, gain)[0]),
+            'spearman_top_half': float(stats.spearmanr(ranks[top],
+                                                       gain[top])[0])}
+
+
 @dataclass
 class SelectedPerformance:
     """Result of :func:`selected_performance`: test accuracies (on the

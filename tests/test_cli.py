@@ -71,6 +71,8 @@ def test_table2_cells_are_resumable(tmp_path, capsys):
     row = [line for line in table.splitlines() if '| random |' in line]
     assert len(row) == 1 and '0 1' in row[0] and '±' in row[0]
     assert 'Whole-graph Perf. on csbm' in table
+    assert 'Data-free reference on csbm: ranking the filters by |h(0)|' \
+        in table
     # a rerun reads the cells back instead of recomputing them
     cell = out / 'cells' / 'csbm-0.05-random-0.json'
     obj = json.loads(cell.read_text())

@@ -82,6 +82,9 @@ def test_hcdc_bad_options(graph):
         HCDCCondenser(graph, 0.02, rank_points=-1)
     with pytest.raises(ValueError, match="'rank_points'"):
         HCDCCondenser(graph, 0.02, rank_points=2.5)
+    for bad in (0.0, 1.0):
+        with pytest.raises(ValueError, match="'edge_init'"):
+            HCDCCondenser(graph, 0.02, edge_init=bad)
 
 
 def test_val_edges_dense_then_sampled():
@@ -123,6 +126,19 @@ def test_hcdc_reuses_a_given_train_graph(graph):
                   train_mask=torch.ones(5, dtype=torch.bool))
     with pytest.raises(ValueError, match='features'):
         HCDCCondenser(graph, 0.02, train_graph=narrow)
+
+
+def test_edge_init_sets_the_starting_s_val_edge_weights(graph):
+    given = RandomCondenser(graph, 0.02, seed=3, progress=False).fit()
+    options = dict(seed=0, progress=False, train_graph=given, hidden=8,
+                   num_configs=1, trajectory_steps=0, epochs=1,
+                   train_epochs=10, val_degree=2, lr_edges=0.0)
+    n_t = int(given.train_mask.sum())
+    for init in (0.1, 0.0025):
+        out = HCDCCondenser(graph, 0.02, edge_init=init, **options).fit()
+        into_val = out.edge_index[1] >= n_t
+        assert torch.allclose(out.edge_weight[into_val],
+                              torch.full((int(into_val.sum()), ), init))
 
 
 def test_sampled_original_hypergradient_estimates_the_full_one():
