@@ -14,15 +14,11 @@ import argparse
 import json
 
 import numpy as np
-from scipy import stats
+import torch
+
+from hcdc_graph.evaluation import frequency_response_correlation
 
 MU = (0.0, 0.5, 1.0, 1.5, 2.0)
-
-
-def response_correlations(coeffs: np.ndarray, acc: np.ndarray) -> list:
-    powers = np.vstack([np.asarray(MU) ** k for k in range(coeffs.shape[1])])
-    gain = np.abs(coeffs @ powers)
-    return [stats.spearmanr(acc, gain[:, i])[0] for i in range(len(MU))]
 
 
 def main():
@@ -36,7 +32,7 @@ def main():
         with open(path) as f:
             cell = json.load(f)
         table = cell['table']
-        coeffs = np.array([row['coeffs'] for row in table])
+        coeffs = torch.tensor([row['coeffs'] for row in table])
         rows = []
         key = (cell['dataset'], cell['num_configs'], cell['config_seed'])
         if key not in original_done:
@@ -47,7 +43,9 @@ def main():
                      f"{cell['seed']} (Spearman {cell['spearman']:.2f})",
                      [row['condensed_val_acc'] for row in table]))
         for name, acc in rows:
-            rho = response_correlations(coeffs, np.array(acc))
+            rho = [frequency_response_correlation(np.array(acc), coeffs,
+                                                  mu)['spearman']
+                   for mu in MU]
             print(f'| {name} | ' + ' | '.join(f'{r:.2f}' for r in rho)
                   + ' |')
 

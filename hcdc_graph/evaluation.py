@@ -191,26 +191,30 @@ def rank_correlation(original: Data, condensed: Data, configs: Tensor,
         table=table)
 
 
-def zero_frequency_correlation(original_ranks: np.ndarray,
-                               configs: Tensor) -> Dict[str, float]:
-    r"""A data-free reference for :func:`rank_correlation`: Spearman's
-    :math:`\rho` between the original ranking (``original_ranks``, 0 =
-    worst) and the ranking of the filters by their gain at zero frequency,
-    :math:`|h(0)| = |\lambda_0|`, over all configs (``spearman``) and over
-    the better half by original rank (``spearman_top_half``).
+def frequency_response_correlation(scores: np.ndarray, configs: Tensor,
+                                   mu: float = 0.0) -> Dict[str, float]:
+    r"""Spearman's :math:`\rho` between ``scores`` (one per config, higher
+    is better: validation accuracies or ranks) and the filters' gain at the
+    Laplacian eigenvalue ``mu``, :math:`|h(\mu)| = |\sum_k \lambda_k
+    \mu^k|`, over all configs (``spearman``) and over those scoring at or
+    above the median (``spearman_top_half``).
 
-    On an edgeless graph a filter acts as :math:`\lambda_0 I` (with self
-    loops, :math:`\tilde{L}` is zero at an isolated node), so a condensed
-    graph with few edges ranks filters by little more than this; a condenser
-    earns its keep only above it."""
-    ranks = np.asarray(original_ranks, dtype=float)
-    if configs.dim() != 2 or len(configs) != len(ranks) or len(ranks) < 3:
+    Which part of the spectrum a ranking follows. At ``mu=0`` it is a
+    data-free reference for :func:`rank_correlation`: on an edgeless graph
+    a filter acts as :math:`\lambda_0 I` (with self loops, :math:`\tilde{L}`
+    is zero at an isolated node), so a condensed graph with few edges ranks
+    filters by little more than :math:`|h(0)|`; a condenser earns its keep
+    only above it."""
+    scores = np.asarray(scores, dtype=float)
+    if configs.dim() != 2 or len(configs) != len(scores) or len(scores) < 3:
         raise ValueError("'configs' must be a (n >= 3, K + 1) tensor with "
-                         "one row per original rank")
-    gain = configs[:, 0].abs().cpu().numpy()
-    top = ranks >= len(ranks) / 2
-    return {'spearman': float(stats.spearmanr(ranks, gain)[0]),
-            'spearman_top_half': float(stats.spearmanr(ranks[top],
+                         "one row per score")
+    powers = torch.tensor(float(mu), dtype=torch.float64).pow(
+        torch.arange(configs.size(1)))
+    gain = (configs.double().cpu() @ powers).abs().numpy()
+    top = scores >= np.median(scores)
+    return {'spearman': float(stats.spearmanr(scores, gain)[0]),
+            'spearman_top_half': float(stats.spearmanr(scores[top],
                                                        gain[top])[0])}
 
 

@@ -28,7 +28,7 @@ from hcdc_graph.datasets import cache_dir, load_dataset
 from hcdc_graph.evaluation import (Recipe, original_results,
                                    rank_correlation, sample_filter_configs,
                                    selected_performance,
-                                   zero_frequency_correlation)
+                                   frequency_response_correlation)
 
 PAPER_RATIOS: Dict[str, Sequence[float]] = {
     'Cora': (0.009, 0.018, 0.036),
@@ -206,9 +206,9 @@ def format_table(cells: List[dict]) -> str:
                      f"{100 * values[0]:.1f} %"
                      + (f" (paper: {paper})" if paper else '') + '.')
         table = reference[name]
-        free = zero_frequency_correlation(
+        free = frequency_response_correlation(
             np.array([row['original_rank'] for row in table]),
-            torch.tensor([row['coeffs'] for row in table]))
+            torch.tensor([row['coeffs'] for row in table]), mu=0.0)
         lines.append(f"Data-free reference on {name}: ranking the filters by "
                      f"|h(0)| = |λ_0| alone gives Corr. "
                      f"{free['spearman']:.2f} (top half "

@@ -14,7 +14,7 @@ from hcdc_graph.evaluation import (Recipe, evaluate_configs,
                                    original_results, rank_correlation,
                                    sample_filter_configs,
                                    selected_performance, transfer_results,
-                                   zero_frequency_correlation)
+                                   frequency_response_correlation)
 
 FAST = Recipe(hidden=8, epochs=30, dropout=0.0, seeds=(0, ))
 
@@ -40,22 +40,29 @@ def test_ranks_break_accuracy_ties_by_loss():
     assert rank_by_accuracy(acc, loss).tolist() == [0, 1, 2]
 
 
-def test_zero_frequency_correlation_ranks_by_lambda_0():
+def test_frequency_response_correlation():
     configs = sample_filter_configs(20, K=2, seed=3)
     gain = configs[:, 0].abs().numpy()
     # 0 = smallest |h(0)|; filters whose peak gain is at 0 tie at 1
     by_gain = stats.rankdata(gain) - 1
-    agree = zero_frequency_correlation(by_gain, configs)
+    agree = frequency_response_correlation(by_gain, configs)
     assert agree['spearman'] == pytest.approx(1.0)
     assert agree['spearman_top_half'] == pytest.approx(1.0)
-    against = zero_frequency_correlation(len(gain) - 1 - by_gain, configs)
+    against = frequency_response_correlation(len(gain) - 1 - by_gain,
+                                             configs)
     assert against['spearman'] == pytest.approx(-1.0)
-    # λ_1 and λ_2 play no part
+    # at mu = 0, λ_1 and λ_2 play no part; at mu = 2 they do
     shuffled = configs.clone()
     shuffled[:, 1:] = shuffled[torch.randperm(20), 1:]
-    assert zero_frequency_correlation(by_gain, shuffled) == agree
-    with pytest.raises(ValueError, match='one row per original rank'):
-        zero_frequency_correlation(by_gain[:5], configs)
+    assert frequency_response_correlation(by_gain, shuffled) == agree
+    at_2 = (configs.double() @ torch.tensor([1.0, 2.0, 4.0],
+                                            dtype=torch.float64)).abs()
+    high = stats.rankdata(at_2.numpy())
+    assert frequency_response_correlation(high, configs, mu=2.0)[
+        'spearman'] == pytest.approx(1.0)
+    assert frequency_response_correlation(high, configs)['spearman'] < 0.9
+    with pytest.raises(ValueError, match='one row per score'):
+        frequency_response_correlation(by_gain[:5], configs)
 
 
 def test_identical_graph_ranks_perfectly_and_ground_truth_is_cached(
