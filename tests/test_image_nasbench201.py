@@ -197,7 +197,9 @@ def test_implicit_hypergradient_matches_finite_differences_after_training():
     alpha = alpha.detach()
     direction = torch.randn(6, 5, dtype=torch.float64)
     direction /= direction.norm()
-    eps = 1e-2
+    # Central differences err by O(eps^2): on one machine's trained point
+    # 1e-2 missed by 3.5e-3 (relative), 5e-3 by 4.7e-4.
+    eps = 5e-3
     ends = [float(val(trained(alpha + s * eps * direction, params),
                       (alpha + s * eps * direction, ))) for s in (1, -1)]
     fd = (ends[0] - ends[1]) / (2 * eps)
