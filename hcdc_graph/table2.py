@@ -117,13 +117,14 @@ def run_table2(datasets: Sequence[str] = ('Cora', 'CiteSeer'),
                progress: bool = True,
                dataset_options: Optional[dict] = None) -> str:
     """Runs the missing cells (none with ``report_only``), writes
-    ``<out>/table2.md`` from all cells found and returns its text.
+    ``<out>/table2.md`` from every cell in ``<out>/cells`` (those of
+    earlier runs for other datasets, ratios or methods included, so a run
+    for some cells never drops the others' rows) and returns its text.
     ``ratios`` default to the paper's ratios of each dataset;
     ``dataset_options`` go to :func:`~hcdc_graph.datasets.load_dataset`
     (generated graphs)."""
     cell_dir = osp.join(out, 'cells')
     os.makedirs(cell_dir, exist_ok=True)
-    cells = []
     for name in datasets:
         data = None
         for ratio in ratios or PAPER_RATIOS.get(name, ()):
@@ -131,11 +132,7 @@ def run_table2(datasets: Sequence[str] = ('Cora', 'CiteSeer'),
                 for seed in seeds:
                     path = osp.join(cell_dir, f'{name}-{ratio}-{method}-'
                                               f'{seed}.json')
-                    if osp.exists(path):
-                        with open(path) as f:
-                            cells.append(json.load(f))
-                        continue
-                    if report_only:
+                    if osp.exists(path) or report_only:
                         continue
                     if data is None:
                         data = load_dataset(name, root=root,
@@ -144,16 +141,29 @@ def run_table2(datasets: Sequence[str] = ('Cora', 'CiteSeer'),
                                     config_seed, recipe, hpo_steps,
                                     progress=progress)
                     io.write_json(path, cell, indent=1)
-                    cells.append(cell)
                     if progress:
                         print(f"{name} {ratio} {method} seed {seed}: "
                               f"Spearman {cell['spearman']:.3f}, Perf. "
                               f"{100 * cell['grid_test_acc']:.1f} %, "
                               f"{cell['condense_seconds']:.0f} s", flush=True)
-    text = format_table(cells)
+    text = format_table(read_cells(cell_dir))
     with open(osp.join(out, 'table2.md'), 'w') as f:
         f.write(text)
     return text
+
+
+def read_cells(cell_dir: str) -> List[dict]:
+    """Every cell under ``cell_dir``, ordered by dataset, ratio, method (in
+    :data:`METHODS` order) and seed."""
+    cells = []
+    for name in os.listdir(cell_dir):
+        if name.endswith('.json'):
+            with open(osp.join(cell_dir, name)) as f:
+                cells.append(json.load(f))
+    order = {m: i for i, m in enumerate(METHODS)}
+    return sorted(cells, key=lambda c: (c['dataset'], c['ratio'],
+                                        order.get(c['method'], len(order)),
+                                        c['method'], c['seed']))
 
 
 def _mean_std(values: List[float], scale: float = 1.0,

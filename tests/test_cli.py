@@ -80,6 +80,10 @@ def test_table2_cells_are_resumable(tmp_path, capsys):
     cell.write_text(json.dumps(obj))
     assert main(argv + ['--report-only']) == 0
     assert (out / 'table2.md').read_text() != table
+    # a run for other cells keeps the rows of the cells already there
+    other = [a if a != '0.05' else '0.1' for a in argv]
+    assert main(other + ['--report-only']) == 0
+    assert '| csbm | 5.0 % | random | 0 1 |' in (out / 'table2.md').read_text()
 
 
 def test_table2_bad_inputs_exit_2(tmp_path, capsys):
