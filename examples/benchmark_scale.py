@@ -48,7 +48,6 @@ Every result is a JSON cell under ``<out>/cells``, written when it finishes
 and skipped on a rerun; ``<out>/scale.md`` is rewritten from all cells.
 """
 import argparse
-import json
 import math
 import os
 import os.path as osp
@@ -78,11 +77,6 @@ def graph_path(num_nodes, method, ratio):
     folder = osp.join(cache_dir(), 'scale')
     os.makedirs(folder, exist_ok=True)
     return osp.join(folder, f'csbm{num_nodes}-{method}-{ratio}.pt')
-
-
-def read_json(path):
-    with open(path) as f:
-        return json.load(f)
 
 
 def condense_child(num_nodes, method, ratio, out, project=False):
@@ -138,13 +132,13 @@ def condense_cell(num_nodes, method, ratio, cells, project=False):
         subprocess.run([sys.executable, __file__, '--child', str(num_nodes),
                         method, str(ratio), path]
                        + ['--project'] * project, check=True)
-    return read_json(path)
+    return io.read_json(path)
 
 
 def original_cell(data, configs, recipe, timing_configs, rank, cells):
     path = osp.join(cells, f'original-{data.num_nodes}.json')
     if osp.exists(path):
-        return read_json(path)
+        return io.read_json(path)
     timed = configs if rank else configs[:timing_configs]
     print(f'training {len(timed)} configs on csbm{data.num_nodes} ...',
           flush=True)
@@ -163,7 +157,7 @@ def original_cell(data, configs, recipe, timing_configs, rank, cells):
 def evaluate_cell(data, method, ratio, configs, recipe, rank, cells):
     path = osp.join(cells, f'evaluate-{data.num_nodes}-{method}.json')
     if osp.exists(path):
-        return read_json(path)
+        return io.read_json(path)
     graph = io.load(graph_path(data.num_nodes, method, ratio))
     start = time.perf_counter()
     if rank:
@@ -185,7 +179,7 @@ def rank_cell(data, method, ratio, configs, recipe, cells):
     ground truth is too slow (``--rank-configs``)."""
     path = osp.join(cells, f'rank-{data.num_nodes}-{method}.json')
     if osp.exists(path):
-        return read_json(path)
+        return io.read_json(path)
     graph = io.load(graph_path(data.num_nodes, method, ratio))
     result = rank_correlation(data, graph, configs, recipe, progress=True)
     cell = {'num_nodes': data.num_nodes, 'method': method,
@@ -205,10 +199,7 @@ def fitted_exponent(edges, seconds):
 
 
 def report(cells, ratio):
-    found = {}
-    for name in sorted(os.listdir(cells)):
-        if name.endswith('.json'):
-            found[name[:-5]] = read_json(osp.join(cells, name))
+    found = io.read_json_folder(cells)
     sizes = sorted({c['num_nodes'] for c in found.values()})
     methods = [m for m in ('random', 'gcond-x', 'gcond', 'hcdc')
                if any(k.startswith('condense-') and k.endswith('-' + m)

@@ -22,7 +22,7 @@ import json
 import os
 import os.path as osp
 
-from hcdc_graph import HCDCCondenser
+from hcdc_graph import HCDCCondenser, io
 from hcdc_graph.datasets import load_dataset
 from hcdc_graph.evaluation import (Recipe, hypergradient_alignment,
                                    rank_correlation, sample_filter_configs,
@@ -90,9 +90,7 @@ def main():
         print(json.dumps(cell), flush=True)
 
     rows = []
-    for name in sorted(os.listdir(osp.join(args.out, 'cells'))):
-        with open(osp.join(args.out, 'cells', name)) as f:
-            c = json.load(f)
+    for c in io.read_json_folder(osp.join(args.out, 'cells')).values():
         held_out = c.get('held_out_alignment')  # not in the earliest cells
         rows.append(f"| {c['dataset']} | {100 * c['ratio']:.1f} % | "
                     f"{c['seed']} | `{c['variant']}` | {c['spearman']:.3f} | "

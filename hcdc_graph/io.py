@@ -32,6 +32,20 @@ def write_json(path: PathLike, obj: Any, indent: Optional[int] = None
     os.replace(tmp, path)
 
 
+def read_json(path: PathLike) -> Any:
+    """The JSON object in ``path``."""
+    with open(path) as f:
+        return json.load(f)
+
+
+def read_json_folder(folder: PathLike) -> Dict[str, Any]:
+    """Every ``*.json`` file in ``folder`` (e.g. the resumable cells of a
+    long run), keyed by file name without the suffix, in name order; the
+    temporary files of :func:`write_json` are skipped."""
+    return {name[:-5]: read_json(os.path.join(folder, name))
+            for name in sorted(os.listdir(folder)) if name.endswith('.json')}
+
+
 class CondensedFileError(ValueError):
     """A file that is not a (complete) hcdc-graph condensed graph."""
 

@@ -11,7 +11,6 @@ results), and HCDC reuses the GCond graph of the same cell as its fixed
 :math:`S_{train}`, so the two differ only in :math:`S_{val}`; HCDC's
 condensation time includes GCond's.
 """
-import json
 import os
 import os.path as osp
 import statistics
@@ -155,13 +154,8 @@ def run_table2(datasets: Sequence[str] = ('Cora', 'CiteSeer'),
 def read_cells(cell_dir: str) -> List[dict]:
     """Every cell under ``cell_dir``, ordered by dataset, ratio, method (in
     :data:`METHODS` order) and seed."""
-    cells = []
-    for name in os.listdir(cell_dir):
-        if name.endswith('.json'):
-            with open(osp.join(cell_dir, name)) as f:
-                cells.append(json.load(f))
     order = {m: i for i, m in enumerate(METHODS)}
-    return sorted(cells, key=lambda c: (c['dataset'], c['ratio'],
+    return sorted(io.read_json_folder(cell_dir).values(), key=lambda c: (c['dataset'], c['ratio'],
                                         order.get(c['method'], len(order)),
                                         c['method'], c['seed']))
 

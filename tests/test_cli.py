@@ -86,6 +86,15 @@ def test_table2_cells_are_resumable(tmp_path, capsys):
     assert '| csbm | 5.0 % | random | 0 1 |' in (out / 'table2.md').read_text()
 
 
+def test_read_json_folder_skips_unfinished_writes(tmp_path):
+    from hcdc_graph import io
+    io.write_json(tmp_path / 'b.json', {'x': 2})
+    io.write_json(tmp_path / 'a.json', [1])
+    (tmp_path / 'c.json.tmp').write_text('{"half')  # an interrupted write
+    assert io.read_json_folder(tmp_path) == {'a': [1], 'b': {'x': 2}}
+    assert list(io.read_json_folder(tmp_path)) == ['a', 'b']
+
+
 def test_table2_bad_inputs_exit_2(tmp_path, capsys):
     for argv, words in (
             (['--methods', 'nope'], 'unknown method'),
