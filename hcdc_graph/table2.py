@@ -99,7 +99,9 @@ def run_cell(data: Data, method: str, ratio: float, seed: int,
         'condense_seconds': float(graph.condense_seconds),
         'condense_peak_rss_mb': float(graph.condense_peak_rss_mb),
         'evaluate_seconds': time.perf_counter() - start,
-        'theta': getattr(graph, 'theta', None),  # HCDC's θ choice
+        # HCDC's choices: θ, and the S_val edge start it picked
+        'theta': getattr(graph, 'theta', None),
+        'edge_init': getattr(graph, 'edge_init', None),
         **{k: v for k, v in rank_dict.items() if k != 'table'},
         **perf.as_dict(),
         'table': rank_dict['table'],
