@@ -353,7 +353,8 @@ class HCDCCondenser(Condenser):
         x_v = features_of_random_nodes(data, data.val_mask, y_v,
                                        gen).requires_grad_(True)
         n_v = x_v.size(0)
-        # Edges S_train -> S_val, weights sigmoid(ω), start at edge_init.
+        # Edges S_train -> S_val, weights sigmoid(ω); the start is chosen
+        # from edge_init once the search space is known (below).
         src, dst = val_edges(n_t, n_v, self.val_degree, gen)
         omega = torch.empty(src.numel()).requires_grad_(True)
         edge_index = torch.cat([s_train.edge_index,
@@ -376,6 +377,7 @@ class HCDCCondenser(Condenser):
 
         # Extended search space with θ(λ) and the original hypergradient,
         # computed once (they do not depend on S_val).
+        # (S_train's loss does not see the S_val edges: any weight will do)
         s_train_loss, _ = synthetic_losses(
             x_v.detach(), torch.full_like(omega, self.edge_init[0]))
         points, transfer = [], []
