@@ -23,6 +23,7 @@ import torch
 import torch.nn.functional as F
 from torch_geometric.nn import GCNConv
 
+from hcdc_graph import io
 from hcdc_graph.condense import CONDENSERS
 from hcdc_graph.datasets import load_dataset
 
@@ -88,7 +89,7 @@ def main():
                 path = os.path.join(args.out, 'cells',
                                     f'{name}-{method}-{seed}.json')
                 if os.path.exists(path):
-                    cells.append(json.load(open(path)))
+                    cells.append(io.read_json(path))
                     continue
                 if args.report_only:
                     continue
@@ -105,7 +106,7 @@ def main():
                         condensed, 'condense_peak_rss_mb', None),
                     'gcn_test_acc': gcn_test_accuracy(condensed, data, seed),
                 }
-                json.dump(cell, open(path, 'w'), indent=1)
+                io.write_json(path, cell, indent=1)
                 print(json.dumps(cell), flush=True)
                 cells.append(cell)
             if not cells:

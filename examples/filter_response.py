@@ -11,11 +11,11 @@ then for the condensed graph's. A condensed graph that ranks the filters
 like the original follows the same part of the spectrum.
 """
 import argparse
-import json
 
 import numpy as np
 import torch
 
+from hcdc_graph import io
 from hcdc_graph.evaluation import frequency_response_correlation
 
 MU = (0.0, 0.5, 1.0, 1.5, 2.0)
@@ -29,8 +29,7 @@ def main():
     print('|---' * (len(MU) + 1) + '|')
     original_done = set()
     for path in args.cells:
-        with open(path) as f:
-            cell = json.load(f)
+        cell = io.read_json(path)
         table = cell['table']
         coeffs = torch.tensor([row['coeffs'] for row in table])
         rows = []

@@ -20,7 +20,6 @@ per-architecture results and per-method summaries are JSON files under
 them.
 """
 import argparse
-import json
 import os
 import os.path as osp
 
@@ -90,8 +89,7 @@ def report(out):
     for method in METHODS:
         path = osp.join(out, 'cells', f'{method}.json')
         if osp.exists(path):
-            with open(path) as f:
-                rows.append(json.load(f))
+            rows.append(io.read_json(path))
     if not rows:
         raise SystemExit(f"no results under '{out}/cells'")
     lines = ['| method | Spearman (p) | Kendall | Perf. % (best sampled) | '

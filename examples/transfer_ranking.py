@@ -22,7 +22,6 @@ truth stays the cell's. The table is printed and written to ``--out``.
 """
 import argparse
 import dataclasses
-import json
 import os.path as osp
 
 import torch
@@ -61,8 +60,7 @@ def main():
         if not osp.exists(cell):
             raise SystemExit(f'{cell} not found: run hcdc-graph table2 for '
                              'this cell first')
-        with open(cell) as f:
-            cell = json.load(f)
+        cell = io.read_json(cell)
         configs = torch.tensor([row['coeffs'] for row in cell['table']])
         recipe = Recipe(**cell['recipe'])
         truth = original_results(data, configs, recipe)

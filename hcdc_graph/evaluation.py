@@ -141,8 +141,7 @@ def original_results(data: Data, configs: Tensor, recipe: Recipe,
     path = osp.join(folder, f'{_cache_key(data, recipe)}.json')
     saved = {}
     if osp.exists(path):
-        with open(path) as f:
-            saved = json.load(f)
+        saved = io.read_json(path)
     missing = [i for i in range(len(configs))
                if _config_key(configs[i]) not in saved]
     if missing:

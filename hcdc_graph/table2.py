@@ -157,9 +157,10 @@ def read_cells(cell_dir: str) -> List[dict]:
     """Every cell under ``cell_dir``, ordered by dataset, ratio, method (in
     :data:`METHODS` order) and seed."""
     order = {m: i for i, m in enumerate(METHODS)}
-    return sorted(io.read_json_folder(cell_dir).values(), key=lambda c: (c['dataset'], c['ratio'],
-                                        order.get(c['method'], len(order)),
-                                        c['method'], c['seed']))
+    return sorted(io.read_json_folder(cell_dir).values(),
+                  key=lambda c: (c['dataset'], c['ratio'],
+                                 order.get(c['method'], len(order)),
+                                 c['method'], c['seed']))
 
 
 def _mean_std(values: List[float], scale: float = 1.0,

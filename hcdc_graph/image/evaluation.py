@@ -1,6 +1,5 @@
 """Does a condensed image set rank NAS-Bench-201 cells like the benchmark's
 ground truth does?"""
-import json
 import os.path as osp
 import time
 from dataclasses import asdict, dataclass, field
@@ -81,8 +80,7 @@ def rank_correlation(condensed: CondensedImages, archs: Sequence[int],
     for index in tqdm(archs, desc='architectures', disable=not progress):
         path = osp.join(out_dir, f'{index}.json') if out_dir else None
         if path and osp.exists(path):
-            with open(path) as f:
-                row = json.load(f)
+            row = io.read_json(path)
             if row.get('settings') != settings:
                 raise ValueError(f"'{path}' was made with {row.get('settings')}"
                                  f", not {settings}: use another out_dir")
