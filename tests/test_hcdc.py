@@ -127,6 +127,14 @@ def test_hcdc_reuses_a_given_train_graph(graph):
     inside = (out.edge_index < n_t).all(dim=0)
     both_train = given.train_mask[given.edge_index].all(dim=0)
     assert int(inside.sum()) == int(both_train.sum())
+    # so S_train's outputs (hence its training loss, which the condenser
+    # computes on S_train alone) do not depend on S_val, for any filter
+    model = PolyGNN(graph.num_features, 8, 2, K=2, dropout=0.0)
+    coeffs = torch.tensor([0.3, -1.2, 0.8])
+    part = training_part(out)
+    assert torch.allclose(
+        model(out.x, out.edge_index, out.edge_weight, coeffs)[:n_t],
+        model(part.x, part.edge_index, part.edge_weight, coeffs), atol=1e-6)
     narrow = Data(x=torch.randn(5, 3), y=torch.zeros(5, dtype=torch.long),
                   edge_index=torch.empty(2, 0, dtype=torch.long),
                   train_mask=torch.ones(5, dtype=torch.bool))

@@ -375,11 +375,18 @@ class HCDCCondenser(Condenser):
             return self._losses(model, x, edge_index, w, train_mask, y_t,
                                 val_mask, y_v)
 
+        # S_val nodes only receive edges, so S_train's training loss is the
+        # same without them: it is computed on S_train alone, with its
+        # normalized adjacency cached and nothing for the alignment's
+        # backward to go through (S_train has no validation nodes: the
+        # validation side given here is never used).
+        s_train_loss, _ = self._losses(
+            self._model(cached=True), s_train.x, s_train.edge_index,
+            s_train.edge_weight, s_train.train_mask, y_t, s_train.train_mask,
+            y_t)
+
         # Extended search space with θ(λ) and the original hypergradient,
         # computed once (they do not depend on S_val).
-        # (S_train's loss does not see the S_val edges: any weight will do)
-        s_train_loss, _ = synthetic_losses(
-            x_v.detach(), torch.full_like(omega, self.edge_init[0]))
         points, transfer = [], []
         # For the ranking term, per filter: θ trained on S_train and the
         # original graph's validation loss at θ trained on the original
@@ -479,7 +486,8 @@ class HCDCCondenser(Condenser):
             self.rank_history_.append(0.0)
             total = align_epoch(
                 points,
-                lambda _: synthetic_losses(x_v, torch.sigmoid(omega)),
+                lambda _: (s_train_loss, synthetic_losses(
+                    x_v, torch.sigmoid(omega))[1]),
                 self.solver, opt, self.points_per_step or len(points), gen,
                 rank_term if self.rank_weight > 0 else None)
             self.loss_history_.append(total)
