@@ -163,9 +163,10 @@ def test_edge_init_sets_the_starting_s_val_edge_weights(graph):
     # search-space points correlate best with the original graph's is
     # used, and the result is that of the chosen start alone.
     options.update(num_configs=3, trajectory_steps=1)
-    chooser = HCDCCondenser(graph, 0.02, edge_init=(0.3, 0.1, 0.0025),
+    chooser = HCDCCondenser(graph, 0.02, edge_init=[0.3, 0.1, 0.0025],
                             **options)
     chosen = chooser.fit()
+    assert chooser.edge_init == [0.3, 0.1, 0.0025]  # kept as given
     agreement = chooser.start_agreement_
     assert set(agreement) == {0.3, 0.1, 0.0025}
     assert all(-1 <= a <= 1 for a in agreement.values())

@@ -263,13 +263,7 @@ class HCDCCondenser(Condenser):
             raise ValueError("The ranking term needs two or more search-"
                              "space points: raise 'num_configs', "
                              "'trajectory_steps' or 'rank_points'")
-        starts = (edge_init, ) if isinstance(edge_init, (int, float)) \
-            else tuple(edge_init)
-        if not starts or not all(isinstance(w, (int, float)) and 0 < w < 1
-                                 for w in starts):
-            raise ValueError(f"'edge_init' must be a number in (0, 1) or a "
-                             f"sequence of them (got {edge_init!r})")
-        if len(starts) > 1 and num_configs * (trajectory_steps + 1) < 2:
+        if len(edge_starts(edge_init)) > 1 and num_configs * (trajectory_steps + 1) < 2:
             raise ValueError("Choosing among several 'edge_init' starts "
                              "ranks two or more search-space points: "
                              "raise 'num_configs' or 'trajectory_steps'")
@@ -304,7 +298,7 @@ class HCDCCondenser(Condenser):
         self.original_nodes = original_nodes
         self.rank_weight, self.rank_target = rank_weight, rank_target
         self.rank_points = rank_points
-        self.edge_init = starts
+        self.edge_init = edge_init
 
     # -- pieces -------------------------------------------------------------
     def _model(self, cached: bool = False) -> PolyGNN:
@@ -461,8 +455,8 @@ class HCDCCondenser(Condenser):
             return -1.0 if rho != rho else float(rho)  # NaN: constant
 
         self.start_agreement_ = {w: start_agreement(w)
-                                 for w in self.edge_init}
-        self.edge_init_ = max(self.edge_init,
+                                 for w in edge_starts(self.edge_init)}
+        self.edge_init_ = max(self.start_agreement_,
                               key=self.start_agreement_.__getitem__)
         with torch.no_grad():
             omega.fill_(self.edge_init_).logit_()
@@ -502,6 +496,19 @@ class HCDCCondenser(Condenser):
                     edge_weight=torch.cat([s_train.edge_weight, weights]),
                     train_mask=train_mask, val_mask=val_mask,
                     theta=self.theta, edge_init=self.edge_init_)
+
+
+def edge_starts(edge_init: Union[float, Sequence[float]]
+                ) -> Tuple[float, ...]:
+    """``edge_init`` as a tuple of starting edge weights, each checked to
+    lie in (0, 1)."""
+    starts = (edge_init, ) if isinstance(edge_init, (int, float)) \
+        else tuple(edge_init)
+    if not starts or not all(isinstance(w, (int, float)) and 0 < w < 1
+                             for w in starts):
+        raise ValueError(f"'edge_init' must be a number in (0, 1) or a "
+                         f"sequence of them (got {edge_init!r})")
+    return starts
 
 
 def val_edges(num_train: int, num_val: int, degree: int,
