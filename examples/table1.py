@@ -9,19 +9,23 @@ S_train, so its cost is its own plus DC's); then train every architecture of
 ``sample_architectures(--archs, --arch-seed)`` (``TinyNetwork``, C=16, N=1,
 ``--epochs`` full-batch Adam steps on S_train), score it on S_val and
 compare the ranking with the NAS-Bench-201 CIFAR-10 test accuracy
-(Spearman, Kendall, Perf. = ground truth of the top-ranked cell).
+(Spearman, Kendall, Perf. = ground truth of the top-ranked cell). Each
+condensation seed is a run of its own (``--seed``); the table gives the mean
+and standard deviation over the seeds found.
 
 About 20-50 s per architecture on 2 CPU cores. ``sample_architectures(n)``
 for a smaller n is a subset of the sample for a larger n, so a run can be
 extended (``--archs 100`` reuses the architectures already trained).
 Condensed sets are kept under ``--work`` (default: the cache directory);
 per-architecture results and per-method summaries are JSON files under
-``<out>/cells``, skipped on a rerun; ``<out>/table1.md`` is rewritten from
-them.
+``<out>/cells/seed<k>``, skipped on a rerun; ``<out>/table1.md`` is
+rewritten from them.
 """
 import argparse
+import glob
 import os
 import os.path as osp
+import statistics
 
 from hcdc_graph import io
 from hcdc_graph.datasets import cache_dir
@@ -67,48 +71,62 @@ def run(args):
     truth = load_ground_truth()
     archs = sample_architectures(args.archs, args.arch_seed)
     work = args.work or osp.join(cache_dir(), 'table1')
+    # one folder per condensation seed: a cell trained on another seed's
+    # condensed set must never be reused
+    cells = osp.join(args.out, 'cells', f'seed{args.seed}')
     for method in args.methods:
         condensed = condensed_set(method, args, data, work)
         result = rank_correlation(
             condensed, archs, truth, epochs=args.epochs,
-            out_dir=osp.join(args.out, 'cells', method), progress=True)
+            out_dir=osp.join(cells, method), progress=True)
         summary = {k: v for k, v in result.as_dict().items() if k != 'table'}
         summary.update(
             method=method, ipc=args.ipc, archs=len(archs),
             arch_seed=args.arch_seed, epochs=args.epochs,
             train_seconds=sum(r['seconds'] for r in result.table),
             condense=condensed.meta)
-        io.write_json(osp.join(args.out, 'cells', f'{method}.json'), summary,
-                      indent=1)
+        io.write_json(osp.join(cells, f'{method}.json'), summary, indent=1)
         print(f"{method}: Spearman {result.spearman:.3f}, Kendall "
               f"{result.kendall:.3f}, Perf. {result.perf:.2f} %", flush=True)
 
 
 def report(out):
-    rows = []
-    for method in METHODS:
-        path = osp.join(out, 'cells', f'{method}.json')
-        if osp.exists(path):
-            rows.append(io.read_json(path))
-    if not rows:
-        raise SystemExit(f"no results under '{out}/cells'")
-    lines = ['| method | Spearman (p) | Kendall | Perf. % (best sampled) | '
-             'condense s | peak RSS MB | paper Spearman |',
-             '|---|---|---|---|---|---|---|']
-    for r in rows:
-        meta = r['condense']
-        seconds = meta['condense_seconds'] + meta.get(
-            'train_condense_seconds', 0.0)
-        rss = max(meta['condense_peak_rss_mb'],
-                  meta.get('train_condense_peak_rss_mb', 0.0))
-        note = ' (incl. DC)' if 'train_condense_seconds' in meta else ''
+    seeds = sorted(int(osp.basename(d)[4:]) for d in
+                   glob.glob(osp.join(out, 'cells', 'seed*')))
+    by_method = {m: [io.read_json(p) for p in (
+        osp.join(out, 'cells', f'seed{k}', f'{m}.json') for k in seeds)
+        if osp.exists(p)] for m in METHODS}
+    by_method = {m: rows for m, rows in by_method.items() if rows}
+    if not by_method:
+        raise SystemExit(f"no results under '{out}/cells/seed*'")
+
+    def mean_std(values, fmt):
+        if len(values) == 1:
+            return format(values[0], fmt)
+        return (f"{format(statistics.mean(values), fmt)} ± "
+                f"{format(statistics.stdev(values), fmt)}")
+
+    lines = ['| method | seeds | Spearman | per seed (p) | Kendall | '
+             'Perf. % | condense s | peak RSS MB | paper Spearman |',
+             '|---|---|---|---|---|---|---|---|---|']
+    for method, rows in by_method.items():
+        metas = [r['condense'] for r in rows]
+        seconds = [m['condense_seconds'] + m.get('train_condense_seconds',
+                                                 0.0) for m in metas]
+        rss = max(max(m['condense_peak_rss_mb'],
+                      m.get('train_condense_peak_rss_mb', 0.0))
+                  for m in metas)
+        note = ' (incl. DC)' if 'train_condense_seconds' in metas[0] else ''
+        per_seed = ', '.join(f"{r['spearman']:.3f} ({r['spearman_pvalue']:.2g})"
+                             for r in rows)
         lines.append(
-            f"| {r['method']} | {r['spearman']:.3f} "
-            f"({r['spearman_pvalue']:.2g}) | {r['kendall']:.3f} | "
-            f"{r['perf']:.2f} ({r['best_sampled']:.2f}) | "
-            f"{seconds:,.0f}{note} | {rss:,.0f} | "
-            f"{PAPER[r['method']]:+.2f} |")
-    first = rows[0]
+            f"| {method} | {', '.join(str(m['seed']) for m in metas)} | "
+            f"{mean_std([r['spearman'] for r in rows], '.3f')} | "
+            f"{per_seed} | {mean_std([r['kendall'] for r in rows], '.3f')} | "
+            f"{mean_std([r['perf'] for r in rows], '.2f')} | "
+            f"{mean_std(seconds, ',.0f')}{note} | {rss:,.0f} | "
+            f"{PAPER[method]:+.2f} |")
+    first = next(iter(by_method.values()))[0]
     text = (f"# Table 1, CIFAR-10: ranking NAS-Bench-201 cells on condensed "
             f"data\n\n{first['archs']} architectures "
             f"(`sample_architectures({first['archs']}, "
@@ -116,11 +134,13 @@ def report(out):
             f"TinyNetwork C=16 N=1 trained "
             f"{first['epochs']} full-batch Adam steps on S_train, scored on "
             f"S_val; ground truth: NAS-Bench-201 200-epoch CIFAR-10 test "
-            f"accuracy. One condensation seed ({first['condense']['seed']})."
-            f"\n\nCommand: `HCDC_DATA=../shared/data python "
-            f"examples/table1.py --archs {first['archs']}`\n\n"
-            + '\n'.join(lines) + '\n')
-    train = sum(r['train_seconds'] for r in rows)
+            f"accuracy (best of the sampled cells: "
+            f"{first['best_sampled']:.2f} %). Mean ± standard deviation over "
+            f"the condensation seeds listed.\n\nCommand, once per seed k: "
+            f"`HCDC_DATA=../shared/data python examples/table1.py --archs "
+            f"{first['archs']} --seed k`\n\n" + '\n'.join(lines) + '\n')
+    train = sum(r['train_seconds'] for rows in by_method.values()
+                for r in rows)
     text += (f"\nTraining all architectures on the condensed sets took "
              f"{train / 60:.0f} min in all (2 CPU cores).\n")
     with open(osp.join(out, 'table1.md'), 'w') as f:
