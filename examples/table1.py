@@ -117,8 +117,8 @@ def report(out):
                       m.get('train_condense_peak_rss_mb', 0.0))
                   for m in metas)
         note = ' (incl. DC)' if 'train_condense_seconds' in metas[0] else ''
-        per_seed = ', '.join(f"{r['spearman']:.3f} ({r['spearman_pvalue']:.2g})"
-                             for r in rows)
+        per_seed = ', '.join(
+            f"{r['spearman']:.3f} ({r['spearman_pvalue']:.2g})" for r in rows)
         lines.append(
             f"| {method} | {', '.join(str(m['seed']) for m in metas)} | "
             f"{mean_std([r['spearman'] for r in rows], '.3f')} | "
