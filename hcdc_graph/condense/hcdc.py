@@ -263,7 +263,8 @@ class HCDCCondenser(Condenser):
             raise ValueError("The ranking term needs two or more search-"
                              "space points: raise 'num_configs', "
                              "'trajectory_steps' or 'rank_points'")
-        if len(edge_starts(edge_init)) > 1 and num_configs * (trajectory_steps + 1) < 2:
+        if len(edge_starts(edge_init)) > 1 and \
+                num_configs * (trajectory_steps + 1) < 2:
             raise ValueError("Choosing among several 'edge_init' starts "
                              "ranks two or more search-space points: "
                              "raise 'num_configs' or 'trajectory_steps'")
