@@ -364,11 +364,13 @@ class HCDCCondenser(Condenser):
         whole = (self._original_losses(data) if self.original_nodes is None
                  else None)
 
-        def synthetic_losses(features, edge_weights):
+        def synthetic_val_loss(features, edge_weights):
+            # S_val's loss on the whole synthetic graph (the training side
+            # is S_train's alone: s_train_loss below)
             x = torch.cat([s_train.x, features])
             w = torch.cat([s_train.edge_weight, edge_weights])
             return self._losses(model, x, edge_index, w, train_mask, y_t,
-                                val_mask, y_v)
+                                val_mask, y_v)[1]
 
         # S_val nodes only receive edges, so S_train's training loss is the
         # same without them: it is computed on S_train alone, with its
@@ -448,8 +450,8 @@ class HCDCCondenser(Condenser):
         def start_agreement(weight):
             # Spearman between S_val's and the original graph's validation
             # losses over the search-space points, at the same θ.
-            _, val_loss = synthetic_losses(x_v.detach(),
-                                           torch.full_like(omega, weight))
+            val_loss = synthetic_val_loss(x_v.detach(),
+                                          torch.full_like(omega, weight))
             with torch.no_grad():
                 values = [float(val_loss(p, [lam])) for lam, p, _ in points]
             rho = stats.spearmanr(values, transfer)[0]
@@ -465,7 +467,7 @@ class HCDCCondenser(Condenser):
         def rank_term(_):
             # Over all points at every step: a ranking needs many of them,
             # and a forward pass of the condensed graph per point is cheap.
-            _, val_loss = synthetic_losses(x_v, torch.sigmoid(omega))
+            val_loss = synthetic_val_loss(x_v, torch.sigmoid(omega))
             values = torch.stack([val_loss(p, [lam]) for p, lam
                                   in zip(s_params, rank_lams)])
             term = ranking_loss(values, o_values)
@@ -481,8 +483,8 @@ class HCDCCondenser(Condenser):
             self.rank_history_.append(0.0)
             total = align_epoch(
                 points,
-                lambda _: (s_train_loss, synthetic_losses(
-                    x_v, torch.sigmoid(omega))[1]),
+                lambda _: (s_train_loss, synthetic_val_loss(
+                    x_v, torch.sigmoid(omega))),
                 self.solver, opt, self.points_per_step or len(points), gen,
                 rank_term if self.rank_weight > 0 else None)
             self.loss_history_.append(total)
