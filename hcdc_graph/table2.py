@@ -102,10 +102,20 @@ def run_cell(data: Data, method: str, ratio: float, seed: int,
         # HCDC's choices: θ, and the S_val edge start it picked
         'theta': getattr(graph, 'theta', None),
         'edge_init': getattr(graph, 'edge_init', None),
+        'start_agreement': _start_agreement(graph),
         **{k: v for k, v in rank_dict.items() if k != 'table'},
         **perf.as_dict(),
         'table': rank_dict['table'],
     }
+
+
+def _start_agreement(graph: Data) -> Optional[List[List[float]]]:
+    # HCDC's [start weight, agreement] pairs; None for the other methods
+    # and for HCDC graphs saved before the pairs were kept.
+    if getattr(graph, 'start_weights', None) is None:
+        return None
+    return [[float(w), float(a)] for w, a
+            in zip(graph.start_weights, graph.start_agreement)]
 
 
 def run_table2(datasets: Sequence[str] = ('Cora', 'CiteSeer'),

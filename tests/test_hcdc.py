@@ -3,7 +3,7 @@ import torch
 import torch.nn.functional as F
 from torch_geometric.data import Data
 
-from hcdc_graph import HCDCCondenser
+from hcdc_graph import HCDCCondenser, io
 from hcdc_graph.condense import RandomCondenser
 from hcdc_graph.condense.base import sampled_subgraph, training_part
 from hcdc_graph.condense.hcdc import val_edges
@@ -13,6 +13,7 @@ from hcdc_graph.evaluation import (Recipe, hypergradient_alignment,
 from hcdc_graph.hypergrad import Neumann, hypergradient
 from hcdc_graph.hypergrad.calibrate import train_params
 from hcdc_graph.nn import PolyGNN
+from hcdc_graph.table2 import _start_agreement
 from hcdc_graph.sparse import with_csr_adjacency
 from hcdc_graph.train import graph_losses
 
@@ -142,7 +143,7 @@ def test_hcdc_reuses_a_given_train_graph(graph):
         HCDCCondenser(graph, 0.02, train_graph=narrow)
 
 
-def test_edge_init_sets_the_starting_s_val_edge_weights(graph):
+def test_edge_init_sets_the_starting_s_val_edge_weights(graph, tmp_path):
     given = RandomCondenser(graph, 0.02, seed=3, progress=False).fit()
     options = dict(seed=0, progress=False, train_graph=given, hidden=8,
                    num_configs=1, trajectory_steps=0, epochs=1,
@@ -173,6 +174,13 @@ def test_edge_init_sets_the_starting_s_val_edge_weights(graph):
     assert len(set(agreement.values())) > 1  # the starts are told apart
     assert chooser.edge_init_ == max(agreement, key=agreement.get)
     assert chosen.edge_init == chooser.edge_init_  # kept with the graph
+    assert dict(zip(chosen.start_weights.tolist(),
+                    chosen.start_agreement.tolist())) == pytest.approx(
+        agreement)
+    # and the Table 2 cell reads them back from the saved graph
+    io.save(chosen, tmp_path / 'chosen.pt')
+    assert dict(_start_agreement(io.load(tmp_path / 'chosen.pt'))) == \
+        pytest.approx(agreement)
     alone = HCDCCondenser(graph, 0.02, edge_init=chooser.edge_init_,
                           **options).fit()
     assert torch.equal(start_weights(chosen), start_weights(alone))

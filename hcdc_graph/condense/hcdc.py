@@ -210,7 +210,8 @@ class HCDCCondenser(Condenser):
     ``configs_`` (the extended search space), ``rank_configs_`` (the
     filters the ranking term orders; empty when it is off),
     ``start_agreement_`` and ``edge_init_`` (the starts' agreement and the
-    start used; see ``edge_init``),
+    start used; see ``edge_init``; the condensed graph keeps them too, as
+    ``start_weights``, ``start_agreement`` and ``edge_init``),
     ``seconds_`` (wall time of its parts: ``s_train``, ``search_space``
     (θ and the original-graph hypergradients) and ``alignment``).
     """
@@ -498,7 +499,14 @@ class HCDCCondenser(Condenser):
                     edge_index=edge_index,
                     edge_weight=torch.cat([s_train.edge_weight, weights]),
                     train_mask=train_mask, val_mask=val_mask,
-                    theta=self.theta, edge_init=self.edge_init_)
+                    theta=self.theta, edge_init=self.edge_init_,
+                    # every start tried and its agreement, kept with the graph
+                    # so a surprising choice can be looked into later
+                    start_weights=torch.tensor(list(self.start_agreement_),
+                                               dtype=torch.float64),
+                    start_agreement=torch.tensor(
+                        list(self.start_agreement_.values()),
+                        dtype=torch.float64))
 
 
 def edge_starts(edge_init: Union[float, Sequence[float]]
