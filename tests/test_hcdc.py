@@ -13,8 +13,8 @@ from hcdc_graph.evaluation import (Recipe, hypergradient_alignment,
 from hcdc_graph.hypergrad import Neumann, hypergradient
 from hcdc_graph.hypergrad.calibrate import train_params
 from hcdc_graph.nn import PolyGNN
-from hcdc_graph.table2 import _start_agreement
 from hcdc_graph.sparse import with_csr_adjacency
+from hcdc_graph.table2 import _start_agreement
 from hcdc_graph.train import graph_losses
 
 
@@ -176,10 +176,7 @@ def test_edge_init_sets_the_starting_s_val_edge_weights(graph, tmp_path):
     assert len(set(agreement.values())) > 1  # the starts are told apart
     assert chooser.edge_init_ == max(agreement, key=agreement.get)
     assert chosen.edge_init == chooser.edge_init_  # kept with the graph
-    assert dict(zip(chosen.start_weights.tolist(),
-                    chosen.start_agreement.tolist())) == pytest.approx(
-        agreement)
-    # and the Table 2 cell reads them back from the saved graph
+    # the saved graph keeps every start's agreement, for the Table 2 cell
     io.save(chosen, tmp_path / 'chosen.pt')
     assert dict(_start_agreement(io.load(tmp_path / 'chosen.pt'))) == \
         pytest.approx(agreement)
