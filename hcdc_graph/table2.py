@@ -102,16 +102,18 @@ def run_cell(data: Data, method: str, ratio: float, seed: int,
         # HCDC's choices: θ, and the S_val edge start it picked
         'theta': getattr(graph, 'theta', None),
         'edge_init': getattr(graph, 'edge_init', None),
-        'start_agreement': _start_agreement(graph),
+        'start_agreement': start_agreement_pairs(graph),
         **{k: v for k, v in rank_dict.items() if k != 'table'},
         **perf.as_dict(),
         'table': rank_dict['table'],
     }
 
 
-def _start_agreement(graph: Data) -> Optional[List[List[float]]]:
-    # HCDC's [start weight, agreement] pairs; None for the other methods
-    # and for HCDC graphs saved before the pairs were kept.
+def start_agreement_pairs(graph: Data) -> Optional[List[List[float]]]:
+    """HCDC's ``[S_val edge start, agreement]`` pairs kept with a condensed
+    graph (see :class:`~hcdc_graph.HCDCCondenser`'s ``edge_init``);
+    ``None`` for the other methods and for HCDC graphs saved before the
+    pairs were kept."""
     if getattr(graph, 'start_weights', None) is None:
         return None
     return [[float(w), float(a)] for w, a

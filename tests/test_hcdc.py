@@ -14,7 +14,7 @@ from hcdc_graph.hypergrad import Neumann, hypergradient
 from hcdc_graph.hypergrad.calibrate import train_params
 from hcdc_graph.nn import PolyGNN
 from hcdc_graph.sparse import with_csr_adjacency
-from hcdc_graph.table2 import _start_agreement
+from hcdc_graph.table2 import start_agreement_pairs
 from hcdc_graph.train import graph_losses
 
 
@@ -178,7 +178,7 @@ def test_edge_init_sets_the_starting_s_val_edge_weights(graph, tmp_path):
     assert chosen.edge_init == chooser.edge_init_  # kept with the graph
     # the saved graph keeps every start's agreement, for the Table 2 cell
     io.save(chosen, tmp_path / 'chosen.pt')
-    assert dict(_start_agreement(io.load(tmp_path / 'chosen.pt'))) == \
+    assert dict(start_agreement_pairs(io.load(tmp_path / 'chosen.pt'))) == \
         pytest.approx(agreement)
     alone = HCDCCondenser(graph, 0.02, edge_init=chooser.edge_init_,
                           **options).fit()

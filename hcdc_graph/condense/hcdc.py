@@ -391,9 +391,10 @@ class HCDCCondenser(Condenser):
         # graph (rank_target='original') or at the same θ ('transfer').
         rank_lams, s_params, o_values = [], [], []
 
-        def add_rank_point(lam, o_train, o_val, params=None):
+        def add_rank_point(lam, o_train, o_val, params=None, value=None):
             """Adds ``lam`` to the ranking term; ``params``: θ(λ) already
-            trained for the alignment (``theta``), reused where it fits."""
+            trained for the alignment (``theta``) and ``value``: the
+            original validation loss there, both reused where they fit."""
             on_s_train = params if params is not None and \
                 self.theta == 'synthetic' else \
                 self._train_theta(model, s_train_loss, lam)
@@ -405,7 +406,8 @@ class HCDCCondenser(Condenser):
                 scored = self._train_theta(model, o_train, lam)
             rank_lams.append(lam.clone())
             s_params.append(on_s_train)
-            o_values.append(float(o_val(scored, [lam])))
+            o_values.append(value if scored is params and value is not None
+                            else float(o_val(scored, [lam])))
 
         def original_side():
             return whole or self._original_losses(
@@ -428,7 +430,7 @@ class HCDCCondenser(Condenser):
                 points.append((lam.clone(), params, g_t))
                 transfer.append(float(o_val(params, [lam])))
                 if self.rank_weight > 0:
-                    add_rank_point(lam, o_train, o_val, params)
+                    add_rank_point(lam, o_train, o_val, params, transfer[-1])
                 bar.update()
                 if step < self.trajectory_steps:
                     lam = lam - self.trajectory_lr * g_t / \
