@@ -201,7 +201,7 @@ def _table2(args: argparse.Namespace) -> None:
                       list(range(args.seeds)), args.out, args.configs,
                       args.config_seed, _recipe(args), args.hpo_steps,
                       args.root, args.report_only, not args.quiet,
-                      _generator_options(args))
+                      _generator_options(args), args.ground_truth)
     print(text)
     print(f"table2: {time.perf_counter() - start:.0f} s")
 
@@ -299,6 +299,9 @@ def build_parser() -> argparse.ArgumentParser:
                         help='condensation seeds 0..N-1 (default: 3)')
     table2.add_argument('--out', required=True,
                         help='folder for cells/*.json and table2.md')
+    table2.add_argument('--ground-truth', default=None, metavar='DIR',
+                        help='folder of the cached original-graph results '
+                             '(default: <out>/ground_truth)')
     table2.add_argument('--report-only', action='store_true',
                         help='tabulate the cells found; compute nothing')
     _add_recipe_options(table2)

@@ -86,6 +86,29 @@ def test_table2_cells_are_resumable(tmp_path, capsys):
     assert '| csbm | 5.0 % | random | 0 1 |' in (out / 'table2.md').read_text()
 
 
+def test_table2_reads_ground_truth_from_its_folder(tmp_path):
+    out = tmp_path / 'table'
+    argv = ['table2', '--datasets', 'csbm', '--num-nodes', '300',
+            '--ratios', '0.05', '--methods', 'random', '--seeds', '1'] + FAST
+    assert main(argv + ['--out', str(out)]) == 0
+    files = list((out / 'ground_truth').iterdir())
+    assert len(files) == 1  # one graph, one recipe
+    saved = json.loads(files[0].read_text())
+    assert len(saved) == 4  # one entry per config
+    # A run elsewhere pointed at this folder uses it instead of retraining
+    # on the original graph: marked accuracies show up in its cell.
+    for row in saved.values():
+        row['acc'] = 0.123
+    files[0].write_text(json.dumps(saved))
+    other = tmp_path / 'other'
+    assert main(argv + ['--out', str(other), '--ground-truth',
+                        str(out / 'ground_truth')]) == 0
+    assert not (other / 'ground_truth').exists()
+    cell = json.loads((other / 'cells' / 'csbm-0.05-random-0.json')
+                      .read_text())
+    assert [row['original_val_acc'] for row in cell['table']] == [0.123] * 4
+
+
 def test_read_json_folder_skips_unfinished_writes(tmp_path):
     from hcdc_graph import io
     io.write_json(tmp_path / 'b.json', {'x': 2})
