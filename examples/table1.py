@@ -32,7 +32,8 @@ from hcdc_graph.datasets import cache_dir
 from hcdc_graph.image.condense import (CondensedImages, DCCondenser,
                                        RandomImageCondenser)
 from hcdc_graph.image.datasets import load_cifar10
-from hcdc_graph.image.evaluation import rank_correlation
+from hcdc_graph.image.evaluation import (parameter_count_correlation,
+                                         rank_correlation)
 from hcdc_graph.image.hcdc import HCDCImageCondenser
 from hcdc_graph.image.nasbench201 import (load_ground_truth,
                                           sample_architectures)
@@ -139,6 +140,13 @@ def report(out):
             f"the condensation seeds listed.\n\nCommand, once per seed k: "
             f"`HCDC_DATA=../shared/data python examples/table1.py --archs "
             f"{first['archs']} --seed k`\n\n" + '\n'.join(lines) + '\n')
+    archs = sample_architectures(first['archs'], first['arch_seed'])
+    free = parameter_count_correlation(archs, load_ground_truth())
+    text += (f"\nData-free reference: ranking the same architectures by "
+             f"their parameter count (TinyNetwork C=16 N=1), no training: "
+             f"Spearman {free['spearman']:.3f} (p "
+             f"{free['spearman_pvalue']:.2g}), Kendall "
+             f"{free['kendall']:.3f}.\n")
     train = sum(r['train_seconds'] for rows in by_method.values()
                 for r in rows)
     text += (f"\nTraining all architectures on the condensed sets took "

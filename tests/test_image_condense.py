@@ -7,7 +7,8 @@ import torch.nn.functional as F
 from hcdc_graph.image.condense import (CondensedImages, DCCondenser,
                                        RandomImageCondenser, normalize)
 from hcdc_graph.image.datasets import ImageDataset
-from hcdc_graph.image.evaluation import rank_correlation
+from hcdc_graph.image.evaluation import (parameter_count_correlation,
+                                          rank_correlation)
 from hcdc_graph.image.hcdc import HCDCImageCondenser
 from hcdc_graph.image.convnet import ConvNet
 from hcdc_graph.io import CondensedFileError
@@ -140,3 +141,23 @@ def test_rank_correlation_is_resumable(images, tmp_path):
     with pytest.raises(ValueError, match='made with'):
         rank_correlation(condensed, archs, truth, epochs=3, C=2,
                          out_dir=str(tmp_path))
+
+
+def test_parameter_count_correlation():
+    from hcdc_graph.image.nasbench201 import arch_to_index
+    cells = ['|none~0|+|none~0|none~1|+|none~0|none~1|none~2|',
+             '|nor_conv_1x1~0|+|none~0|none~1|+|none~0|none~1|none~2|',
+             '|nor_conv_3x3~0|+|none~0|none~1|+|none~0|none~1|none~2|',
+             '|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+'
+             '|nor_conv_3x3~0|nor_conv_3x3~1|nor_conv_3x3~2|']
+    archs = [arch_to_index(c) for c in cells]  # more weights, one by one
+    truth = torch.zeros(15625)
+    truth[archs] = torch.tensor([60.0, 70.0, 80.0, 90.0])
+    result = parameter_count_correlation(archs, truth, C=2)
+    assert result['spearman'] == pytest.approx(1.0)
+    assert result['kendall'] == pytest.approx(1.0)
+    truth[archs] = torch.tensor([90.0, 80.0, 70.0, 60.0])
+    assert parameter_count_correlation(archs, truth, C=2)['spearman'] == \
+        pytest.approx(-1.0)
+    with pytest.raises(ValueError, match='at least 3'):
+        parameter_count_correlation(archs[:2], truth)

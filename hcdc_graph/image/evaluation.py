@@ -105,3 +105,22 @@ def rank_correlation(condensed: CondensedImages, archs: Sequence[int],
         kendall=float(stats.kendalltau(ranks, truth)[0]),
         perf=float(truth[int(np.argmax(ranks))]),
         best_sampled=float(truth.max()), table=rows)
+
+
+def parameter_count_correlation(archs: Sequence[int], ground_truth: Tensor,
+                                C: int = 16, N: int = 1,
+                                num_classes: int = 10) -> Dict[str, float]:
+    """A data-free reference for :func:`rank_correlation`: Spearman's ρ (and
+    its p-value) and Kendall's τ between the architectures' trainable
+    parameter counts (``TinyNetwork(arch, C, N)``) and ``ground_truth``.
+    In NAS-Bench-201 the convolutions carry the accuracy, so a ranking
+    learned on condensed data has to beat this one to be worth its cost."""
+    if len(archs) < 3:
+        raise ValueError("need at least 3 architectures to rank")
+    counts = [sum(p.numel() for p in TinyNetwork(
+        index_to_arch(int(i)), C, N, num_classes).parameters()) for i in archs]
+    truth = [float(ground_truth[int(i)]) for i in archs]
+    spearman = stats.spearmanr(counts, truth)
+    return {'spearman': float(spearman[0]),
+            'spearman_pvalue': float(spearman[1]),
+            'kendall': float(stats.kendalltau(counts, truth)[0])}
