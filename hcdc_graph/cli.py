@@ -201,7 +201,8 @@ def _table2(args: argparse.Namespace) -> None:
                       list(range(args.seeds)), args.out, args.configs,
                       args.config_seed, _recipe(args), args.hpo_steps,
                       args.root, args.report_only, not args.quiet,
-                      _generator_options(args), args.ground_truth)
+                      _generator_options(args), args.ground_truth,
+                      args.graph_dir)
     print(text)
     print(f"table2: {time.perf_counter() - start:.0f} s")
 
@@ -302,6 +303,9 @@ def build_parser() -> argparse.ArgumentParser:
     table2.add_argument('--ground-truth', default=None, metavar='DIR',
                         help='folder of the cached original-graph results '
                              '(default: <out>/ground_truth)')
+    table2.add_argument('--graph-dir', default=None, metavar='DIR',
+                        help='folder of the condensed graphs, reused when '
+                             'there (default: <cache>/table2/graphs)')
     table2.add_argument('--report-only', action='store_true',
                         help='tabulate the cells found; compute nothing')
     _add_recipe_options(table2)

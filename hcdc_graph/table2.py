@@ -136,7 +136,8 @@ def run_table2(datasets: Sequence[str] = ('Cora', 'CiteSeer'),
                root: Optional[str] = None, report_only: bool = False,
                progress: bool = True,
                dataset_options: Optional[dict] = None,
-               ground_truth: Optional[str] = None) -> str:
+               ground_truth: Optional[str] = None,
+               graph_dir: Optional[str] = None) -> str:
     """Runs the missing cells (none with ``report_only``), writes
     ``<out>/table2.md`` from every cell in ``<out>/cells`` (those of
     earlier runs for other datasets, ratios or methods included, so a run
@@ -144,7 +145,8 @@ def run_table2(datasets: Sequence[str] = ('Cora', 'CiteSeer'),
     ``ratios`` default to the paper's ratios of each dataset;
     ``dataset_options`` go to :func:`~hcdc_graph.datasets.load_dataset`
     (generated graphs). The original-graph ground truth is cached in
-    ``ground_truth`` (default ``<out>/ground_truth``)."""
+    ``ground_truth`` (default ``<out>/ground_truth``), the condensed graphs
+    in ``graph_dir`` (see :func:`condensed_graph`)."""
     cell_dir = osp.join(out, 'cells')
     ground_truth = ground_truth or osp.join(out, 'ground_truth')
     os.makedirs(cell_dir, exist_ok=True)
@@ -162,7 +164,7 @@ def run_table2(datasets: Sequence[str] = ('Cora', 'CiteSeer'),
                                             **(dataset_options or {}))
                     cell = run_cell(data, method, ratio, seed, num_configs,
                                     config_seed, recipe, hpo_steps,
-                                    ground_truth=ground_truth,
+                                    graph_dir, ground_truth,
                                     progress=progress)
                     io.write_json(path, cell, indent=1)
                     if progress:

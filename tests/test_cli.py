@@ -86,11 +86,13 @@ def test_table2_cells_are_resumable(tmp_path, capsys):
     assert '| csbm | 5.0 % | random | 0 1 |' in (out / 'table2.md').read_text()
 
 
-def test_table2_reads_ground_truth_from_its_folder(tmp_path):
+def test_table2_ground_truth_and_graph_folders(tmp_path):
     out = tmp_path / 'table'
     argv = ['table2', '--datasets', 'csbm', '--num-nodes', '300',
             '--ratios', '0.05', '--methods', 'random', '--seeds', '1'] + FAST
-    assert main(argv + ['--out', str(out)]) == 0
+    graphs = tmp_path / 'graphs'
+    assert main(argv + ['--out', str(out), '--graph-dir', str(graphs)]) == 0
+    assert [p.name for p in graphs.iterdir()] == ['csbm-random-0.05-0.pt']
     files = list((out / 'ground_truth').iterdir())
     assert len(files) == 1  # one graph, one recipe
     saved = json.loads(files[0].read_text())
