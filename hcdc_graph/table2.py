@@ -9,7 +9,8 @@ long reproduction can be stopped, resumed and split across runs. Condensed
 graphs are kept under ``<cache>/table2/graphs`` (they are data, not
 results). The original-graph ground truth, the slowest part, is kept with
 the results under ``<out>/ground_truth`` (one small JSON per dataset and
-recipe), so a rerun on another machine resumes without recomputing it. HCDC reuses the GCond graph of the same cell as its fixed
+recipe), so a rerun on another machine resumes without recomputing it.
+HCDC reuses the GCond graph of the same cell as its fixed
 :math:`S_{train}`, so the two differ only in :math:`S_{val}`; HCDC's
 condensation time includes GCond's.
 """
