@@ -60,6 +60,11 @@ def train_and_score(condensed: CondensedImages, arch: str, epochs: int,
             'val_loss': float(F.cross_entropy(out, condensed.val_y))}
 
 
+def _require_rankable(archs: Sequence[int]) -> None:
+    if len(archs) < 3:
+        raise ValueError("need at least 3 architectures to rank")
+
+
 def rank_correlation(condensed: CondensedImages, archs: Sequence[int],
                      ground_truth: Tensor, epochs: int = 300, C: int = 16,
                      N: int = 1, out_dir: Optional[str] = None,
@@ -73,8 +78,7 @@ def rank_correlation(condensed: CondensedImages, archs: Sequence[int],
     rerun (resumable); the files record the training settings, and a file
     made with other settings is an error rather than silently mixed in.
     """
-    if len(archs) < 3:
-        raise ValueError("need at least 3 architectures to rank")
+    _require_rankable(archs)
     settings = {'epochs': epochs, 'C': C, 'N': N}
     rows = []
     for index in tqdm(archs, desc='architectures', disable=not progress):
@@ -115,8 +119,7 @@ def parameter_count_correlation(archs: Sequence[int], ground_truth: Tensor,
     parameter counts (``TinyNetwork(arch, C, N)``) and ``ground_truth``.
     In NAS-Bench-201 the convolutions carry the accuracy, so a ranking
     learned on condensed data has to beat this one to be worth its cost."""
-    if len(archs) < 3:
-        raise ValueError("need at least 3 architectures to rank")
+    _require_rankable(archs)
     counts = [sum(p.numel() for p in TinyNetwork(
         index_to_arch(int(i)), C, N, num_classes).parameters()) for i in archs]
     truth = [float(ground_truth[int(i)]) for i in archs]
