@@ -1,10 +1,11 @@
 """Where data lives: the data root and the writable cache (shared by the
 graph and image datasets; no graph code)."""
+import contextlib
 import hashlib
 import os
 import os.path as osp
 import stat
-from typing import Optional
+from typing import Iterator, Optional
 
 
 def data_root(root: Optional[str] = None) -> str:
@@ -52,3 +53,24 @@ def writable_or_cache(path: str, kind: str = 'processed') -> str:
         return path
     key = hashlib.sha1(osp.abspath(path).encode()).hexdigest()[:12]
     return osp.join(cache_dir(), kind, f'{osp.basename(path)}-{key}')
+
+
+@contextlib.contextmanager
+def exclusive_lock(name: str) -> Iterator[None]:
+    """Holds an inter-process lock named ``name`` (a file under
+    ``<cache>/locks``) for the ``with`` block, so that two processes never
+    write the same cache files at once (a reader would otherwise see a
+    half-written file). Without ``fcntl`` (Windows) it does not lock."""
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover
+        yield
+        return
+    folder = osp.join(cache_dir(), 'locks')
+    os.makedirs(folder, exist_ok=True)
+    with open(osp.join(folder, f'{name}.lock'), 'a') as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)

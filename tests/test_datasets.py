@@ -2,6 +2,9 @@ import gzip
 import os
 import os.path as osp
 import stat
+import subprocess
+import sys
+import time
 
 import numpy as np
 import pytest
@@ -128,6 +131,32 @@ def test_ogbn_arxiv_loader_on_fake(tmp_path):
     again = load_dataset('ogbn-arxiv', root=str(tmp_path), download=False)
     assert torch.equal(again.x, data.x)
     assert not (tmp_path / 'ogbn_arxiv' / 'processed').exists()
+
+
+def test_parallel_loads_take_turns(tmp_path, monkeypatch):
+    # Another process holds the dataset's lock (as while it processes the
+    # files); this process's load must wait until the lock is released.
+    write_fake_arxiv(str(tmp_path))
+    monkeypatch.setenv('HCDC_CACHE', str(tmp_path / 'cache'))
+    held, released = tmp_path / 'held', tmp_path / 'released'
+    holder = subprocess.Popen([sys.executable, '-c', (
+        "import pathlib, time\n"
+        "from hcdc_graph.paths import exclusive_lock\n"
+        "with exclusive_lock('dataset-ogbn-arxiv'):\n"
+        f"    pathlib.Path({str(held)!r}).touch()\n"
+        "    time.sleep(2)\n"
+        f"    pathlib.Path({str(released)!r}).write_text(repr(time.time()))\n"
+    )])
+    deadline = time.time() + 60
+    while not held.exists() and holder.poll() is None and \
+            time.time() < deadline:
+        time.sleep(0.05)
+    assert held.exists(), 'the lock holder did not start'
+    data = load_dataset('ogbn-arxiv', root=str(tmp_path), download=False)
+    loaded_at = time.time()
+    assert holder.wait(timeout=60) == 0
+    assert data.num_nodes == 12
+    assert loaded_at >= float(released.read_text())
 
 
 def test_large_graph_commands_run_on_fakes(tmp_path, capsys):

@@ -7,7 +7,7 @@ import torch
 from torch_geometric.data import Data
 
 from hcdc_graph.datasets.csbm import csbm
-from hcdc_graph.paths import data_root, writable_or_cache
+from hcdc_graph.paths import data_root, exclusive_lock, writable_or_cache
 
 LAYOUTS: Dict[str, str] = {
     'Cora': 'Planetoid/Cora/raw/ind.cora.{x,tx,allx,y,ty,ally,graph,'
@@ -158,6 +158,8 @@ def load_dataset(name: str, root: Optional[str] = None,
             else ``./datasets``. Files are looked up in the layouts of
             ``datasets/README.md``; a read-only root is processed into the
             user cache (``$HCDC_CACHE``, default ``~/.cache/hcdc_graph``).
+            Processes loading the same dataset take turns, so parallel jobs
+            never read a half-processed file.
         download (bool, optional): Try to download missing files. With
             :obj:`False` (or when the download fails) missing files raise a
             :class:`DatasetNotFoundError` naming the expected path.
@@ -172,7 +174,10 @@ def load_dataset(name: str, root: Optional[str] = None,
     if csbm_kwargs:
         raise TypeError(f"Unexpected arguments for {canonical}: "
                         f"{sorted(csbm_kwargs)}")
-    data = _LOADERS[canonical](data_root(root), download)
+    # PyG processes on first use and writes non-atomically: a second process
+    # loading meanwhile would read a half-written file.
+    with exclusive_lock(f'dataset-{canonical}'):
+        data = _LOADERS[canonical](data_root(root), download)
     data.name = canonical
     return data
 

@@ -27,7 +27,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from hcdc_graph.paths import cache_dir, data_root
+from hcdc_graph.paths import cache_dir, data_root, exclusive_lock
 
 CIFAR10_CLASSES = ('airplane', 'automobile', 'bird', 'cat', 'deer', 'dog',
                    'frog', 'horse', 'ship', 'truck')
@@ -179,18 +179,20 @@ def _cached(kind: str, source: str, build) -> ImageDataset:
     key = hashlib.sha1(f'{osp.abspath(source)}|{stat.st_size}|'
                        f'{stat.st_mtime_ns}'.encode()).hexdigest()[:16]
     path = osp.join(cache_dir(), 'images', f'{kind}-{key}.pt')
-    if osp.exists(path):
-        saved = torch.load(path, weights_only=True)
-        return ImageDataset(saved['train_x'], saved['train_y'],
-                            saved['test_x'], saved['test_y'],
-                            tuple(saved['classes'].split(',')))
-    data = build()
-    os.makedirs(osp.dirname(path), exist_ok=True)
-    torch.save({**{k: getattr(data, k) for k in
-                   ('train_x', 'train_y', 'test_x', 'test_y')},
-                'classes': ','.join(data.classes)}, path + '.tmp')
-    os.replace(path + '.tmp', path)
-    return data
+    # A second process waits for the first's decoding, then reads its cache.
+    with exclusive_lock(f'images-{kind}-{key}'):
+        if osp.exists(path):
+            saved = torch.load(path, weights_only=True)
+            return ImageDataset(saved['train_x'], saved['train_y'],
+                                saved['test_x'], saved['test_y'],
+                                tuple(saved['classes'].split(',')))
+        data = build()
+        os.makedirs(osp.dirname(path), exist_ok=True)
+        torch.save({**{k: getattr(data, k) for k in
+                       ('train_x', 'train_y', 'test_x', 'test_y')},
+                    'classes': ','.join(data.classes)}, path + '.tmp')
+        os.replace(path + '.tmp', path)
+        return data
 
 
 def load_cifar10(root: Optional[str] = None) -> ImageDataset:
