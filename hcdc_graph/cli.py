@@ -202,7 +202,7 @@ def _table2(args: argparse.Namespace) -> None:
                       args.config_seed, _recipe(args), args.hpo_steps,
                       args.root, args.report_only, not args.quiet,
                       _generator_options(args), args.ground_truth,
-                      args.graph_dir)
+                      args.graph_dir, args.report)
     print(text)
     print(f"table2: {time.perf_counter() - start:.0f} s")
 
@@ -308,6 +308,9 @@ def build_parser() -> argparse.ArgumentParser:
                              'there (default: <cache>/table2/graphs)')
     table2.add_argument('--report-only', action='store_true',
                         help='tabulate the cells found; compute nothing')
+    table2.add_argument('--report', default=None, metavar='FILE',
+                        help='where the table goes (default: '
+                             '<out>/table2.md)')
     _add_recipe_options(table2)
     _add_data_options(table2)
     table2.set_defaults(func=_table2)

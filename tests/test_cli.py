@@ -5,6 +5,7 @@ import pytest
 
 from hcdc_graph import io
 from hcdc_graph.cli import main
+from hcdc_graph.table2 import compute_seconds
 
 FAST = ['--configs', '4', '--epochs', '10', '--hidden', '8', '--hpo-steps',
         '2', '--quiet']
@@ -84,6 +85,24 @@ def test_table2_cells_are_resumable(tmp_path, capsys):
     other = [a if a != '0.05' else '0.1' for a in argv]
     assert main(other + ['--report-only']) == 0
     assert '| csbm | 5.0 % | random | 0 1 |' in (out / 'table2.md').read_text()
+    # --report puts the table elsewhere and leaves <out>/table2.md alone
+    report = tmp_path / 'report.md'
+    (out / 'table2.md').unlink()
+    assert main(argv + ['--report-only', '--report', str(report)]) == 0
+    assert 'Compute of these 2 cells' in report.read_text()
+    assert not (out / 'table2.md').exists()
+
+
+def test_compute_seconds_counts_the_reused_gcond_graph_once():
+    def cell(method, seed, condense, evaluate):
+        return {'dataset': 'Cora', 'ratio': 0.018, 'method': method,
+                'seed': seed, 'condense_seconds': condense,
+                'evaluate_seconds': evaluate}
+    # HCDC seed 0's 900 s include its GCond graph's 200 s
+    cells = [cell('gcond', 0, 200.0, 10.0), cell('hcdc', 0, 900.0, 20.0),
+             cell('hcdc', 1, 950.0, 30.0), cell('random', 0, 0.0, 5.0)]
+    assert compute_seconds(cells) == {'condense': 200.0 + 700.0 + 950.0,
+                                      'evaluate': 65.0}
 
 
 def test_table2_ground_truth_and_graph_folders(tmp_path):
