@@ -1,5 +1,6 @@
 """The ``hcdc-graph`` command line."""
 import argparse
+import shlex
 import sys
 import time
 from typing import List, Optional
@@ -202,7 +203,10 @@ def _table2(args: argparse.Namespace) -> None:
                       args.config_seed, _recipe(args), args.hpo_steps,
                       args.root, args.report_only, not args.quiet,
                       _generator_options(args), args.ground_truth,
-                      args.graph_dir, args.report)
+                      args.graph_dir, args.report,
+                      # the command that makes this table, cells included
+                      'hcdc-graph ' + shlex.join(
+                          a for a in args.argv if a != '--report-only'))
     print(text)
     print(f"table2: {time.perf_counter() - start:.0f} s")
 
@@ -353,6 +357,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Optional[List[str]] = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    args.argv = sys.argv[1:] if argv is None else list(argv)
     if args.command is None:
         parser.print_help()
         return 0

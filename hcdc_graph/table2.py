@@ -139,7 +139,8 @@ def run_table2(datasets: Sequence[str] = ('Cora', 'CiteSeer'),
                dataset_options: Optional[dict] = None,
                ground_truth: Optional[str] = None,
                graph_dir: Optional[str] = None,
-               report: Optional[str] = None) -> str:
+               report: Optional[str] = None,
+               command: Optional[str] = None) -> str:
     """Runs the missing cells (none with ``report_only``), writes
     ``report`` (default ``<out>/table2.md``) from every cell in
     ``<out>/cells`` (those of
@@ -149,7 +150,8 @@ def run_table2(datasets: Sequence[str] = ('Cora', 'CiteSeer'),
     ``dataset_options`` go to :func:`~hcdc_graph.datasets.load_dataset`
     (generated graphs). The original-graph ground truth is cached in
     ``ground_truth`` (default ``<out>/ground_truth``), the condensed graphs
-    in ``graph_dir`` (see :func:`condensed_graph`)."""
+    in ``graph_dir`` (see :func:`condensed_graph`). ``command``, the shell
+    command that produces the table, heads the report when given."""
     cell_dir = osp.join(out, 'cells')
     ground_truth = ground_truth or osp.join(out, 'ground_truth')
     os.makedirs(cell_dir, exist_ok=True)
@@ -176,6 +178,9 @@ def run_table2(datasets: Sequence[str] = ('Cora', 'CiteSeer'),
                               f"{100 * cell['grid_test_acc']:.1f} %, "
                               f"{cell['condense_seconds']:.0f} s", flush=True)
     text = format_table(read_cells(cell_dir))
+    if command:
+        text = (f"Produced by `{command}` (a rerun computes only the cells "
+                f"missing from `{cell_dir}`).\n\n{text}")
     with open(report or osp.join(out, 'table2.md'), 'w') as f:
         f.write(text)
     return text

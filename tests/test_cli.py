@@ -90,6 +90,10 @@ def test_table2_cells_are_resumable(tmp_path, capsys):
     (out / 'table2.md').unlink()
     assert main(argv + ['--report-only', '--report', str(report)]) == 0
     assert 'Compute of these 2 cells' in report.read_text()
+    assert report.read_text().startswith(
+        f'Produced by `hcdc-graph table2 --datasets csbm --num-nodes 300 '
+        f'--ratios 0.05 --methods random --seeds 2 --out {out}')
+    assert '--report-only' not in report.read_text()
     assert not (out / 'table2.md').exists()
 
 
