@@ -143,9 +143,9 @@ def run_table2(datasets: Sequence[str] = ('Cora', 'CiteSeer'),
                command: Optional[str] = None) -> str:
     """Runs the missing cells (none with ``report_only``), writes
     ``report`` (default ``<out>/table2.md``) from every cell in
-    ``<out>/cells`` (those of
-    earlier runs for other datasets, ratios or methods included, so a run
-    for some cells never drops the others' rows) and returns its text.
+    ``<out>/cells`` (those of earlier runs for other datasets, ratios or
+    methods included, so a run for some cells never drops the others'
+    rows) and returns its text.
     ``ratios`` default to the paper's ratios of each dataset;
     ``dataset_options`` go to :func:`~hcdc_graph.datasets.load_dataset`
     (generated graphs). The original-graph ground truth is cached in
@@ -211,13 +211,14 @@ def compute_seconds(cells: List[dict]) -> Dict[str, float]:
     """Condensation and evaluation seconds summed over ``cells``. An HCDC
     cell counts only its own condensation when the GCond cell whose graph
     it reuses is among ``cells`` (else that GCond run is counted with it)."""
-    gcond = {(c['dataset'], c['ratio'], c['seed']): c['condense_seconds']
-             for c in cells if c['method'] == 'gcond'}
-    condense = sum(
-        c['condense_seconds'] - (gcond.get((c['dataset'], c['ratio'],
-                                            c['seed']), 0.0)
-                                 if c['method'] == 'hcdc' else 0.0)
-        for c in cells)
+    def key(c: dict) -> tuple:
+        return c['dataset'], c['ratio'], c['seed']
+
+    gcond = {key(c): c['condense_seconds'] for c in cells
+             if c['method'] == 'gcond'}
+    condense = sum(c['condense_seconds'] for c in cells)
+    condense -= sum(gcond.get(key(c), 0.0) for c in cells
+                    if c['method'] == 'hcdc')
     return {'condense': condense,
             'evaluate': sum(c['evaluate_seconds'] for c in cells)}
 
