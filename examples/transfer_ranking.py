@@ -49,7 +49,11 @@ def main():
     parser.add_argument('--dropout', type=float, default=None,
                         help="train the transfer and condensed rankings "
                              "with this dropout (default: the cell's)")
-    parser.add_argument('--out', default='examples/results/table2')
+    parser.add_argument('--out', default='examples/results/table2',
+                        help='the table2 output folder: cells, ground truth')
+    parser.add_argument('--graph-dir', default=None, metavar='DIR',
+                        help='Table 2 graphs (default: <user cache>/table2/'
+                             'graphs)')
     args = parser.parse_args()
 
     data = load_dataset(args.dataset)
@@ -63,9 +67,10 @@ def main():
         cell = io.read_json(cell)
         configs = torch.tensor([row['coeffs'] for row in cell['table']])
         recipe = Recipe(**cell['recipe'])
-        truth = original_results(data, configs, recipe)
+        truth = original_results(data, configs, recipe,
+                                 osp.join(args.out, 'ground_truth'))
         graph = condensed_graph(data, method, args.ratio, args.seed,
-                                progress=True)
+                                args.graph_dir, progress=True)
         if args.dropout is None:
             r_cond = [row['condensed_rank'] for row in cell['table']]
         else:
