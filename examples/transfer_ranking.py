@@ -15,6 +15,12 @@ recipe), this prints three Spearman correlations over the cell's filters:
   perfectly calibrated S_val would reach on this S_train;
 - transfer vs condensed: how closely the graph's S_val follows that aim.
 
+The graphs come from ``--graph-dir`` when the Table 2 run kept them there;
+otherwise they are condensed anew, and since GCond is not bitwise
+reproducible across machines, a new graph (and HCDC's S_train, GCond's
+training part) can differ slightly from the one the cell scored, while the
+first column is always the cell's.
+
 ``--dropout p`` trains the transfer and condensed rankings with dropout
 ``p`` instead of the cell's (HCDC trains its θ without dropout: ``0``
 shows how closely S_val follows its aim under HCDC's own training); the
