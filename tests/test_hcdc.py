@@ -91,6 +91,8 @@ def test_hcdc_bad_options(graph):
         HCDCCondenser(graph, 0.02, rank_points=-1)
     with pytest.raises(ValueError, match="'rank_points'"):
         HCDCCondenser(graph, 0.02, rank_points=2.5)
+    with pytest.raises(ValueError, match="'val_structure'"):
+        HCDCCondenser(graph, 0.02, val_structure='learned')
     for bad in (0.0, 1.0, (), (0.1, 1.0), 'wired'):
         with pytest.raises(ValueError, match="'edge_init'"):
             HCDCCondenser(graph, 0.02, edge_init=bad)
@@ -143,6 +145,32 @@ def test_hcdc_reuses_a_given_train_graph(graph):
                   train_mask=torch.ones(5, dtype=torch.bool))
     with pytest.raises(ValueError, match='features'):
         HCDCCondenser(graph, 0.02, train_graph=narrow)
+
+
+def test_real_val_structure_keeps_real_nodes_and_their_edges(graph):
+    given = RandomCondenser(graph, 0.02, seed=3, progress=False).fit()
+    out = HCDCCondenser(graph, 0.02, seed=0, progress=False,
+                        train_graph=given, hidden=8, num_configs=2,
+                        trajectory_steps=0, epochs=1, train_epochs=10,
+                        val_degree=2, lr_features=0.0,
+                        val_structure='real').fit()
+    n_t = int(given.train_mask.sum())
+    x_v, y_v = out.x[n_t:], out.y[n_t:]
+    # every S_val node is a distinct real validation node (features kept:
+    # no feature learning here), its label its own
+    match = (x_v[:, None, :] == graph.x[None, :, :]).all(dim=-1)
+    assert (match.sum(dim=1) >= 1).all()
+    real = match.float().argmax(dim=1)
+    assert real.unique().numel() == real.numel()
+    assert graph.val_mask[real].all() and torch.equal(graph.y[real], y_v)
+    # the edges among them are the original graph's, fixed at weight 1
+    among = (out.edge_index >= n_t).all(dim=0)
+    assert (out.edge_weight[among] == 1).all()
+    pairs = {(int(real[a - n_t]), int(real[b - n_t]))
+             for a, b in out.edge_index[:, among].t().tolist()}
+    original = {(a, b) for a, b in graph.edge_index.t().tolist()
+                if a in set(real.tolist()) and b in set(real.tolist())}
+    assert pairs == original and len(original) > 0
 
 
 def test_edge_init_sets_the_starting_s_val_edge_weights(graph, tmp_path):

@@ -184,6 +184,19 @@ def check_graph(data: Data) -> None:
     require_finite_features(data)
 
 
+def stratified_nodes(data: Data, mask: Tensor, budget: Tensor,
+                     generator: torch.Generator) -> Tensor:
+    """For every class ``c``, ``budget[c]`` distinct random nodes of class
+    ``c`` among ``mask`` (all of them when the class has fewer), class by
+    class."""
+    picked = []
+    for c, k in enumerate(budget.tolist()):
+        pool = torch.where(mask & (data.y == c))[0]
+        picked.append(pool[torch.randperm(pool.numel(),
+                                          generator=generator)[:k]])
+    return torch.cat(picked)
+
+
 def features_of_random_nodes(data: Data, mask: Tensor, labels: Tensor,
                              generator: torch.Generator) -> Tensor:
     """For every entry ``c`` of ``labels``, the features (float, a copy) of

@@ -3,7 +3,7 @@ import torch
 from torch_geometric.data import Data
 from torch_geometric.utils import subgraph
 
-from hcdc_graph.condense.base import Condenser
+from hcdc_graph.condense.base import Condenser, stratified_nodes
 
 
 class RandomCondenser(Condenser):
@@ -18,16 +18,10 @@ class RandomCondenser(Condenser):
         data = self.data
         gen = torch.Generator().manual_seed(self.seed)
         train_budget, val_budget = self.budgets()
-        picked, is_train = [], []
-        for mask, budget, train in ((data.train_mask, train_budget, True),
-                                    (data.val_mask, val_budget, False)):
-            for c, k in enumerate(budget.tolist()):
-                pool = torch.where(mask & (data.y == c))[0]
-                take = pool[torch.randperm(pool.numel(), generator=gen)[:k]]
-                picked.append(take)
-                is_train.append(torch.full((take.numel(), ), train))
-        nodes = torch.cat(picked)
-        is_train = torch.cat(is_train)
+        train = stratified_nodes(data, data.train_mask, train_budget, gen)
+        val = stratified_nodes(data, data.val_mask, val_budget, gen)
+        nodes = torch.cat([train, val])
+        is_train = torch.arange(nodes.numel()) < train.numel()
         edge_index, _ = subgraph(nodes, data.edge_index, relabel_nodes=True,
                                  num_nodes=data.num_nodes)
         return Data(x=data.x[nodes].clone(), y=data.y[nodes].clone(),
