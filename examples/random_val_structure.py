@@ -8,13 +8,16 @@ validation nodes keep real (on Cora, homophilous) edges, mostly among
 themselves, and the filter's Laplacian terms act on them; HCDC's synthetic
 validation nodes start nearly isolated. For Random's Table 2 graph of each
 seed this scores the 80 Table 2 filters (same configs, recipe and committed
-ground truth as the cells) on four versions of the graph, S_train unchanged:
+ground truth as the cells) on five versions of the graph, S_train unchanged:
 
 - ``as_is``: Random's graph (its Table 2 Corr.);
 - ``val_isolated``: every edge touching S_val removed;
 - ``val_isolated+0.0025_from_train``: then an edge of weight 0.0025 from
   every S_train node to every S_val node (HCDC's near-isolated start);
-- ``as_is+0.0025_from_train``: Random's edges kept, those edges added.
+- ``as_is+0.0025_from_train``: Random's edges kept, those edges added;
+- ``no_val_to_train``: Random's graph without the edges from S_val into
+  S_train (HCDC's S_train never receives any), those among S_val and into
+  it kept.
 
 Prints Spearman, Spearman over the better half and Perf. (test accuracy on
 the original graph of the filter ranked first) per seed and version, and
@@ -37,9 +40,10 @@ HCDC_START = 0.0025
 
 
 def versions(graph: Data) -> dict:
-    """The four versions of ``graph`` (name -> edge_index, edge_weight)."""
+    """The five versions of ``graph`` (name -> edge_index, edge_weight)."""
     index, weight = graph.edge_index, graph.edge_weight
     in_train = graph.train_mask[index].all(dim=0)
+    not_into_train = ~(graph.val_mask[index[0]] & graph.train_mask[index[1]])
     train = torch.where(graph.train_mask)[0]
     val = torch.where(graph.val_mask)[0]
     added = torch.stack([train.repeat_interleave(val.numel()),
@@ -53,7 +57,26 @@ def versions(graph: Data) -> dict:
             torch.cat([weight[in_train], added_weight])),
         'as_is+0.0025_from_train': (torch.cat([index, added], dim=1),
                                     torch.cat([weight, added_weight])),
+        'no_val_to_train': (index[:, not_into_train],
+                            weight[not_into_train]),
     }
+
+
+def write(rows: list, dataset: str, ratio: float, out: str):
+    """Writes ``rows`` to ``out``.json and a table to ``out``.md."""
+    with open(out + '.json', 'w') as f:
+        json.dump({'dataset': dataset, 'ratio': ratio, 'rows': rows}, f,
+                  indent=1)
+    lines = [f'Random\'s S_val structure, {dataset} '
+             f'{100 * ratio:.1f} % (80 Table 2 filters)', '',
+             '| seed | version | edges | Spearman | top half | Perf. (%) |',
+             '|---|---|---|---|---|---|']
+    lines += [f"| {r['seed']} | `{r['version']}` | {r['edges']} | "
+              f"{r['spearman']:.3f} | {r['spearman_top_half']:.3f} | "
+              f"{100 * r['grid_test_acc']:.1f} |" for r in rows]
+    with open(out + '.md', 'w') as f:
+        f.write('\n'.join(lines) + '\n')
+    print('\n'.join(lines))
 
 
 def main():
@@ -91,19 +114,7 @@ def main():
                          'grid_test_acc': perf.grid_test_acc})
             print(json.dumps(rows[-1]), flush=True)
 
-    with open(out + '.json', 'w') as f:
-        json.dump({'dataset': data.name, 'ratio': args.ratio,
-                   'rows': rows}, f, indent=1)
-    lines = [f'Random\'s S_val structure, {data.name} '
-             f'{100 * args.ratio:.1f} % (80 Table 2 filters)', '',
-             '| seed | version | edges | Spearman | top half | Perf. (%) |',
-             '|---|---|---|---|---|---|']
-    lines += [f"| {r['seed']} | `{r['version']}` | {r['edges']} | "
-              f"{r['spearman']:.3f} | {r['spearman_top_half']:.3f} | "
-              f"{100 * r['grid_test_acc']:.1f} |" for r in rows]
-    with open(out + '.md', 'w') as f:
-        f.write('\n'.join(lines) + '\n')
-    print('\n'.join(lines))
+    write(rows, data.name, args.ratio, out)
 
 
 if __name__ == '__main__':
