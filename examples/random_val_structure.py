@@ -25,6 +25,7 @@ writes them to ``--out`` (JSON and a Markdown table).
 """
 import argparse
 import json
+import os.path as osp
 
 import torch
 from torch_geometric.data import Data
@@ -35,7 +36,8 @@ from hcdc_graph.evaluation import (Recipe, rank_correlation,
                                    sample_filter_configs,
                                    selected_performance)
 
-GROUND_TRUTH = 'examples/results/table2/ground_truth'
+GROUND_TRUTH = osp.join(osp.dirname(__file__), 'results', 'table2',
+                        'ground_truth')
 HCDC_START = 0.0025
 
 
