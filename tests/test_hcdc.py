@@ -168,8 +168,9 @@ def test_real_val_structure_keeps_real_nodes_and_their_edges(graph):
     assert (out.edge_weight[among] == 1).all()
     pairs = {(int(real[a - n_t]), int(real[b - n_t]))
              for a, b in out.edge_index[:, among].t().tolist()}
+    chosen = set(real.tolist())
     original = {(a, b) for a, b in graph.edge_index.t().tolist()
-                if a in set(real.tolist()) and b in set(real.tolist())}
+                if a in chosen and b in chosen}
     assert pairs == original and len(original) > 0
 
 
