@@ -19,7 +19,7 @@ from hcdc_graph.hypergrad import (HypergradientDivergenceError, Neumann,
                                   hypergradient, optimize_hyperparameters)
 from hcdc_graph.hypergrad.calibrate import train_params
 from hcdc_graph.nn import PolyGNN
-from hcdc_graph.ranking import rank_by_accuracy
+from hcdc_graph.ranking import partial_spearman, rank_by_accuracy
 from hcdc_graph.sparse import with_csr_adjacency
 from hcdc_graph.train import (evaluate_node_classifier, fit_node_classifier,
                               graph_losses)
@@ -190,6 +190,14 @@ def rank_correlation(original: Data, condensed: Data, configs: Tensor,
         table=table)
 
 
+def filter_gain(configs: Tensor, mu: float = 0.0) -> np.ndarray:
+    r"""Each filter's gain :math:`|h(\mu)| = |\sum_k \lambda_k \mu^k|` at
+    the Laplacian eigenvalue ``mu``."""
+    powers = torch.tensor(float(mu), dtype=torch.float64).pow(
+        torch.arange(configs.size(1)))
+    return (configs.double().cpu() @ powers).abs().numpy()
+
+
 def frequency_response_correlation(scores: np.ndarray, configs: Tensor,
                                    mu: float = 0.0) -> Dict[str, float]:
     r"""Spearman's :math:`\rho` between ``scores`` (one per config, higher
@@ -208,13 +216,33 @@ def frequency_response_correlation(scores: np.ndarray, configs: Tensor,
     if configs.dim() != 2 or len(configs) != len(scores) or len(scores) < 3:
         raise ValueError("'configs' must be a (n >= 3, K + 1) tensor with "
                          "one row per score")
-    powers = torch.tensor(float(mu), dtype=torch.float64).pow(
-        torch.arange(configs.size(1)))
-    gain = (configs.double().cpu() @ powers).abs().numpy()
+    gain = filter_gain(configs, mu)
     top = scores >= np.median(scores)
     return {'spearman': float(stats.spearmanr(scores, gain)[0]),
             'spearman_top_half': float(stats.spearmanr(scores[top],
                                                        gain[top])[0])}
+
+
+def correlation_beyond_gain(original_ranks: np.ndarray,
+                            condensed_ranks: np.ndarray, configs: Tensor,
+                            mu: float = 0.0) -> float:
+    r"""Spearman's :math:`\rho` between the original and the condensed
+    ranking of ``configs`` with the data-free ranking by :math:`|h(\mu)|`
+    partialled out (:func:`~hcdc_graph.ranking.partial_spearman`).
+
+    Plain :func:`rank_correlation` credits a condensed graph for agreeing
+    with the original on whatever both owe to the filters' shape alone: an
+    edgeless graph ranks by :math:`|h(0)|`, and with
+    :func:`sample_filter_configs` that alone scores 0.82 on Cora. This is
+    the agreement left over, i.e. what the graph's structure contributes;
+    0 means none beyond the proxy. NaN when the condensed graph ranks
+    exactly by :math:`|h(\mu)|`."""
+    if configs.dim() != 2 or not \
+            len(configs) == len(original_ranks) == len(condensed_ranks):
+        raise ValueError("'configs' must be a (n, K + 1) tensor with one "
+                         "row per rank")
+    return partial_spearman(original_ranks, condensed_ranks,
+                            filter_gain(configs, mu))
 
 
 @dataclass

@@ -5,7 +5,7 @@ import pytest
 
 from hcdc_graph import io
 from hcdc_graph.cli import main
-from hcdc_graph.table2 import compute_seconds
+from hcdc_graph.table2 import beyond_h0, compute_seconds
 
 FAST = ['--configs', '4', '--epochs', '10', '--hidden', '8', '--hpo-steps',
         '2', '--quiet']
@@ -64,13 +64,16 @@ def test_table2_cells_are_resumable(tmp_path, capsys):
     out = tmp_path / 'table'
     argv = ['table2', '--datasets', 'csbm', '--num-nodes', '300',
             '--ratios', '0.05', '--methods', 'random', '--seeds', '2',
-            '--out', str(out)] + FAST
+            '--out', str(out)] + FAST + ['--configs', '8']
     assert main(argv) == 0
     cells = sorted(p.name for p in (out / 'cells').iterdir())
     assert cells == ['csbm-0.05-random-0.json', 'csbm-0.05-random-1.json']
     table = (out / 'table2.md').read_text()
     row = [line for line in table.splitlines() if '| random |' in line]
     assert len(row) == 1 and '0 1' in row[0] and '±' in row[0]
+    # the column after Corr.: this nearly edgeless graph ranks the filters
+    # exactly by |h(0)|, so nothing is left beyond it (undefined)
+    assert row[0].split(' | ')[5] == '–'
     assert 'Whole-graph Perf. on csbm' in table
     assert 'Data-free reference on csbm: ranking the filters by |h(0)|' \
         in table
@@ -78,9 +81,17 @@ def test_table2_cells_are_resumable(tmp_path, capsys):
     cell = out / 'cells' / 'csbm-0.05-random-0.json'
     obj = json.loads(cell.read_text())
     obj['spearman'] = 5.0
+    for entry in obj['table']:  # a cell that ranks as the original does
+        entry['condensed_rank'] = entry['original_rank']
     cell.write_text(json.dumps(obj))
     assert main(argv + ['--report-only']) == 0
     assert (out / 'table2.md').read_text() != table
+    row = [line for line in (out / 'table2.md').read_text().splitlines()
+           if '| random |' in line]
+    # Corr. beyond |h(0)| comes from the tables: 1 for the edited cell,
+    # the other still undefined and left out of the mean
+    assert beyond_h0(obj) == pytest.approx(1.0)
+    assert row[0].split(' | ')[5] == '1.00'
     # a run for other cells keeps the rows of the cells already there
     other = [a if a != '0.05' else '0.1' for a in argv]
     assert main(other + ['--report-only']) == 0

@@ -8,9 +8,10 @@ from scipy import stats
 
 from hcdc_graph.condense import RandomCondenser
 from hcdc_graph.datasets import csbm
-from hcdc_graph.ranking import rank_by_accuracy
+from hcdc_graph.ranking import partial_spearman, rank_by_accuracy
 from hcdc_graph import evaluation
-from hcdc_graph.evaluation import (Recipe, evaluate_configs,
+from hcdc_graph.evaluation import (Recipe, correlation_beyond_gain,
+                                   evaluate_configs,
                                    original_results, rank_correlation,
                                    sample_filter_configs,
                                    selected_performance, transfer_results,
@@ -63,6 +64,43 @@ def test_frequency_response_correlation():
     assert frequency_response_correlation(high, configs)['spearman'] < 0.9
     with pytest.raises(ValueError, match='one row per score'):
         frequency_response_correlation(by_gain[:5], configs)
+
+
+def test_partial_spearman_removes_what_both_rankings_owe_to_the_control():
+    rng = np.random.default_rng(0)
+    control = rng.normal(size=200)
+    shared = rng.normal(size=200)  # what x and y share beyond the control
+    x = control + 0.5 * shared + 0.3 * rng.normal(size=200)
+    y = control + 0.5 * shared + 0.3 * rng.normal(size=200)
+    rho = partial_spearman(x, y, control)
+    # residuals of the ranks regressed on the control's ranks, computed
+    # independently of the closed form
+    rx, ry, rz = (stats.rankdata(v) for v in (x, y, control))
+    design = np.stack([np.ones(200), rz], axis=1)
+    res = [r - design @ np.linalg.lstsq(design, r, rcond=None)[0]
+           for r in (rx, ry)]
+    assert rho == pytest.approx(np.corrcoef(*res)[0, 1])
+    # the shared part survives, the control's share is removed
+    assert 0.5 < rho < stats.spearmanr(x, y)[0] - 0.1
+    # nothing shared beyond the control: high Spearman, partial near 0
+    x0 = control + 0.3 * rng.normal(size=200)
+    y0 = control + 0.3 * rng.normal(size=200)
+    assert stats.spearmanr(x0, y0)[0] > 0.8
+    assert abs(partial_spearman(x0, y0, control)) < 0.2
+    assert np.isnan(partial_spearman(x, 2 * control, control))
+    with pytest.raises(ValueError, match='same length'):
+        partial_spearman(x[:10], y, control)
+
+
+def test_correlation_beyond_gain_is_blind_to_the_gain_ranking():
+    configs = sample_filter_configs(30, K=2, seed=4)
+    by_gain = stats.rankdata(configs[:, 0].abs().numpy())
+    other = stats.rankdata(configs[:, 1].numpy())
+    assert correlation_beyond_gain(other, other, configs) == \
+        pytest.approx(1.0)
+    assert np.isnan(correlation_beyond_gain(other, by_gain, configs))
+    with pytest.raises(ValueError, match='one row per rank'):
+        correlation_beyond_gain(other[:5], other, configs)
 
 
 def test_identical_graph_ranks_perfectly_and_ground_truth_is_cached(
