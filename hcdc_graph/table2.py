@@ -285,8 +285,8 @@ def format_table(cells: List[dict]) -> str:
                      f"{free['spearman']:.2f} (top half "
                      f"{free['spearman_top_half']:.2f}).")
     lines.append("Corr. beyond \\|h(0)\\|: Corr. with the data-free ranking "
-                 "partialled out (partial Spearman; 0: the graph adds "
-                 "nothing to it).")
+                 "partialled out (partial Spearman; 0: the condensed graph "
+                 "adds nothing to it).")
     seconds = compute_seconds(cells)
     lines.append(f"Compute of these {len(cells)} cells: condensation "
                  f"{seconds['condense'] / 3600:.1f} h, evaluation "
