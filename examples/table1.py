@@ -27,16 +27,21 @@ import os
 import os.path as osp
 import statistics
 
+import numpy as np
+from scipy import stats
+
 from hcdc_graph import io
 from hcdc_graph.datasets import cache_dir
 from hcdc_graph.image.condense import (CondensedImages, DCCondenser,
                                        RandomImageCondenser)
 from hcdc_graph.image.datasets import load_cifar10
-from hcdc_graph.image.evaluation import (parameter_count_correlation,
-                                         rank_correlation)
+from hcdc_graph.image.evaluation import (correlation_beyond_parameter_count,
+                                         parameter_count_correlation,
+                                         parameter_counts, rank_correlation)
 from hcdc_graph.image.hcdc import HCDCImageCondenser
 from hcdc_graph.image.nasbench201 import (load_ground_truth,
                                           sample_architectures)
+from hcdc_graph.ranking import rank_by_accuracy
 
 METHODS = ('random', 'dc', 'hcdc')
 # The paper's Table 1, CIFAR-10 Spearman (Random, DC, HCDC).
@@ -107,10 +112,29 @@ def report(out):
         return (f"{format(statistics.mean(values), fmt)} ± "
                 f"{format(statistics.stdev(values), fmt)}")
 
+    first = next(iter(by_method.values()))[0]
+    archs = sample_architectures(first['archs'], first['arch_seed'])
+    truth = load_ground_truth()
+    counts = parameter_counts(archs)
+
+    def size_columns(summary, method):
+        # the condensed ranking against size (Spearman with the parameter
+        # count) and what it tells beyond size (partial Spearman)
+        cells = osp.join(out, 'cells', f"seed{summary['condense']['seed']}",
+                         method)
+        rows = [io.read_json(osp.join(cells, f'{i}.json')) for i in archs]
+        ranks = rank_by_accuracy(np.array([r['val_acc'] for r in rows]),
+                                 np.array([r['val_loss'] for r in rows]))
+        return (float(stats.spearmanr(ranks, counts)[0]),
+                correlation_beyond_parameter_count(ranks, archs, truth))
+
     lines = ['| method | seeds | Spearman | per seed (p) | Kendall | '
-             'Perf. % | condense s | peak RSS MB | paper Spearman |',
-             '|---|---|---|---|---|---|---|---|---|']
+             'Spearman with size | Spearman beyond size | Perf. % | '
+             'condense s | peak RSS MB | paper Spearman |',
+             '|---|---|---|---|---|---|---|---|---|---|---|']
     for method, rows in by_method.items():
+        with_size, beyond_size = zip(*(size_columns(r, method)
+                                       for r in rows))
         metas = [r['condense'] for r in rows]
         seconds = [m['condense_seconds'] + m.get('train_condense_seconds',
                                                  0.0) for m in metas]
@@ -124,10 +148,10 @@ def report(out):
             f"| {method} | {', '.join(str(m['seed']) for m in metas)} | "
             f"{mean_std([r['spearman'] for r in rows], '.3f')} | "
             f"{per_seed} | {mean_std([r['kendall'] for r in rows], '.3f')} | "
+            f"{mean_std(with_size, '.3f')} | {mean_std(beyond_size, '.3f')} | "
             f"{mean_std([r['perf'] for r in rows], '.2f')} | "
             f"{mean_std(seconds, ',.0f')}{note} | {rss:,.0f} | "
             f"{PAPER[method]:+.2f} |")
-    first = next(iter(by_method.values()))[0]
     text = (f"# Table 1, CIFAR-10: ranking NAS-Bench-201 cells on condensed "
             f"data\n\n{first['archs']} architectures "
             f"(`sample_architectures({first['archs']}, "
@@ -140,13 +164,14 @@ def report(out):
             f"the condensation seeds listed.\n\nCommand, once per seed k: "
             f"`HCDC_DATA=../shared/data python examples/table1.py --archs "
             f"{first['archs']} --seed k`\n\n" + '\n'.join(lines) + '\n')
-    archs = sample_architectures(first['archs'], first['arch_seed'])
-    free = parameter_count_correlation(archs, load_ground_truth())
+    free = parameter_count_correlation(archs, truth)
     text += (f"\nData-free reference: ranking the same architectures by "
              f"their parameter count (TinyNetwork C=16 N=1), no training: "
              f"Spearman {free['spearman']:.3f} (p "
              f"{free['spearman_pvalue']:.2g}), Kendall "
-             f"{free['kendall']:.3f}.\n")
+             f"{free['kendall']:.3f}. Spearman with size: the condensed "
+             f"ranking against that count; beyond size: Spearman with the "
+             f"count partialled out (0: nothing beyond size).\n")
     train = sum(r['train_seconds'] for rows in by_method.values()
                 for r in rows)
     text += (f"\nTraining all architectures on the condensed sets took "

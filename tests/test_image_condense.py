@@ -1,14 +1,18 @@
 import json
 
+import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+from scipy import stats
 
 from hcdc_graph.image.condense import (CondensedImages, DCCondenser,
                                        RandomImageCondenser, normalize)
 from hcdc_graph.image.datasets import ImageDataset
-from hcdc_graph.image.evaluation import (parameter_count_correlation,
-                                          rank_correlation)
+from hcdc_graph.image.evaluation import (correlation_beyond_parameter_count,
+                                         parameter_count_correlation,
+                                         parameter_counts,
+                                         rank_correlation)
 from hcdc_graph.image.hcdc import HCDCImageCondenser
 from hcdc_graph.image.convnet import ConvNet
 from hcdc_graph.io import CondensedFileError
@@ -161,3 +165,23 @@ def test_parameter_count_correlation():
         pytest.approx(-1.0)
     with pytest.raises(ValueError, match='at least 3'):
         parameter_count_correlation(archs[:2], truth)
+
+
+def test_correlation_beyond_parameter_count():
+    from hcdc_graph.image.nasbench201 import sample_architectures
+    archs = sample_architectures(12, 0)
+    counts = parameter_counts(archs, C=2)
+    assert len(set(counts.tolist())) > 3  # sizes that differ
+    other = np.arange(12.0)  # a ranking unrelated to size
+    truth = torch.zeros(15625)
+    truth[archs] = torch.from_numpy(stats.rankdata(counts) + other).float()
+    # a condensed ranking that sees exactly what the truth has beyond size
+    assert correlation_beyond_parameter_count(other, archs, truth, C=2) \
+        > 0.8
+    # one that only follows size: nothing beyond it
+    assert np.isnan(correlation_beyond_parameter_count(
+        stats.rankdata(counts), archs, truth, C=2))
+    with pytest.raises(ValueError, match='one rank per'):
+        correlation_beyond_parameter_count(other[:5], archs, truth, C=2)
+    with pytest.raises(ValueError, match='at least 4'):
+        correlation_beyond_parameter_count(other[:3], archs[:3], truth, C=2)

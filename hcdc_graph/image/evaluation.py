@@ -16,7 +16,7 @@ from hcdc_graph import io
 from hcdc_graph.image.condense import CondensedImages
 from hcdc_graph.image.nasbench201 import index_to_arch
 from hcdc_graph.image.networks import TinyNetwork
-from hcdc_graph.ranking import rank_by_accuracy
+from hcdc_graph.ranking import partial_spearman, rank_by_accuracy
 
 
 @dataclass
@@ -111,6 +111,14 @@ def rank_correlation(condensed: CondensedImages, archs: Sequence[int],
         best_sampled=float(truth.max()), table=rows)
 
 
+def parameter_counts(archs: Sequence[int], C: int = 16, N: int = 1,
+                     num_classes: int = 10) -> np.ndarray:
+    """Trainable parameters of ``TinyNetwork(arch, C, N)`` per index."""
+    return np.array([sum(p.numel() for p in TinyNetwork(
+        index_to_arch(int(i)), C, N, num_classes).parameters())
+        for i in archs])
+
+
 def parameter_count_correlation(archs: Sequence[int], ground_truth: Tensor,
                                 C: int = 16, N: int = 1,
                                 num_classes: int = 10) -> Dict[str, float]:
@@ -120,10 +128,32 @@ def parameter_count_correlation(archs: Sequence[int], ground_truth: Tensor,
     In NAS-Bench-201 the convolutions carry the accuracy, so a ranking
     learned on condensed data has to beat this one to be worth its cost."""
     _require_rankable(archs)
-    counts = [sum(p.numel() for p in TinyNetwork(
-        index_to_arch(int(i)), C, N, num_classes).parameters()) for i in archs]
+    counts = parameter_counts(archs, C, N, num_classes)
     truth = [float(ground_truth[int(i)]) for i in archs]
     spearman = stats.spearmanr(counts, truth)
     return {'spearman': float(spearman[0]),
             'spearman_pvalue': float(spearman[1]),
             'kendall': float(stats.kendalltau(counts, truth)[0])}
+
+
+def correlation_beyond_parameter_count(condensed_ranks: np.ndarray,
+                                       archs: Sequence[int],
+                                       ground_truth: Tensor, C: int = 16,
+                                       N: int = 1,
+                                       num_classes: int = 10) -> float:
+    """Spearman's ρ between the ranking of ``archs`` on condensed data
+    (``condensed_ranks``, e.g. from
+    :func:`~hcdc_graph.ranking.rank_by_accuracy`) and ``ground_truth``,
+    with the data-free ranking by parameter count partialled out
+    (:func:`~hcdc_graph.ranking.partial_spearman`): what the condensed data
+    tells about the architectures beyond their size. NaN when the condensed
+    ranking follows the parameter count exactly."""
+    if len(condensed_ranks) != len(archs):
+        raise ValueError("'condensed_ranks' must have one rank per "
+                         "architecture")
+    if len(archs) < 4:
+        raise ValueError("need at least 4 architectures for a partial "
+                         "correlation")
+    truth = [float(ground_truth[int(i)]) for i in archs]
+    return partial_spearman(truth, condensed_ranks,
+                            parameter_counts(archs, C, N, num_classes))
