@@ -208,7 +208,7 @@ class HCDCCondenser(Condenser):
             Random's validation nodes keep such edges, and on its Cora
             1.8 % graphs (seeds 0-2) removing every edge that touches them
             lowered Random's Corr. from 0.84 / 0.87 / 0.86 to 0.81 / 0.64 /
-            0.73 (``examples/random_val_structure.py``). Measured with
+            0.73 (``examples/val_structure.py``). Measured with
             ``'real'`` on the same cell: 0.75 / 0.77 / 0.87 on GCond's
             :math:`S_{train}` (``'none'``: 0.77 / 0.75 / 0.88) and 0.82 /
             0.74 / 0.78 on Random's (``'none'``: 0.74 / 0.75 / 0.77;
