@@ -174,6 +174,36 @@ def test_real_val_structure_keeps_real_nodes_and_their_edges(graph):
     assert pairs == original and len(original) > 0
 
 
+def test_train_graph_val_structure_starts_from_its_own_s_val(graph):
+    given = RandomCondenser(graph, 0.02, seed=3, progress=False).fit()
+    train, val = given.train_mask, given.val_mask
+    n_t = int(train.sum())
+    out = HCDCCondenser(graph, 0.02, seed=0, progress=False,
+                        train_graph=given, hidden=8, num_configs=2,
+                        trajectory_steps=0, epochs=1, train_epochs=10,
+                        val_degree=2, lr_features=0.0,
+                        val_structure='train_graph').fit()
+    # S_val: the given graph's validation nodes, in order, labels kept
+    assert torch.equal(out.x[n_t:], given.x[val].float())
+    assert torch.equal(out.y[n_t:], given.y[val])
+    # every given edge into a validation node is there with its weight
+    # (given's numbering: training nodes first, then validation nodes)
+    old_id = torch.cat([torch.where(train)[0], torch.where(val)[0]])
+    weights = {}
+    for (a, b), w in zip(out.edge_index.t().tolist(),
+                         out.edge_weight.tolist()):
+        weights.setdefault((int(old_id[a]), int(old_id[b])), []).append(w)
+    into_val = [(a, b, w) for (a, b), w in zip(
+        given.edge_index.t().tolist(), given.edge_weight.tolist()) if val[b]]
+    assert len(into_val) > 0
+    for a, b, w in into_val:
+        assert any(abs(v - w) < 1e-6 for v in weights[(a, b)])
+    # and none from S_val into S_train
+    assert not ((out.edge_index[0] >= n_t) & (out.edge_index[1] < n_t)).any()
+    with pytest.raises(ValueError, match="validation nodes of 'train_graph'"):
+        HCDCCondenser(graph, 0.02, val_structure='train_graph')
+
+
 def test_edge_init_sets_the_starting_s_val_edge_weights(graph, tmp_path):
     given = RandomCondenser(graph, 0.02, seed=3, progress=False).fit()
     options = dict(seed=0, progress=False, train_graph=given, hidden=8,
