@@ -218,7 +218,8 @@ class HCDCCondenser(Condenser):
             0.73 / 0.78) while :math:`1 - \cos` fell from 0.14-0.64 to
             0.01-0.11. ``'train_graph'``: :math:`S_{val}` starts as
             ``train_graph``'s own validation nodes (e.g. GCond's synthetic
-            ones), with their labels and the edges into them, fixed at
+            ones; their number, not ``val_ratio``'s), with their labels
+            and the edges into them, fixed at
             their weights; its edges from validation into training nodes
             are dropped, as :math:`S_{train}` never receives any (the
             learnable edges added, summed where they repeat a fixed one).
