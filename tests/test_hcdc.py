@@ -202,6 +202,9 @@ def test_train_graph_val_structure_starts_from_its_own_s_val(graph):
     assert not ((out.edge_index[0] >= n_t) & (out.edge_index[1] < n_t)).any()
     with pytest.raises(ValueError, match="validation nodes of 'train_graph'"):
         HCDCCondenser(graph, 0.02, val_structure='train_graph')
+    with pytest.raises(ValueError, match="leave 'val_ratio' unset"):
+        HCDCCondenser(graph, 0.02, val_ratio=0.5, train_graph=given,
+                      val_structure='train_graph')
 
 
 def test_edge_init_sets_the_starting_s_val_edge_weights(graph, tmp_path):

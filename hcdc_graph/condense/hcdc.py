@@ -294,6 +294,9 @@ class HCDCCondenser(Condenser):
             raise ValueError("val_structure='train_graph' starts S_val from "
                              "the validation nodes of 'train_graph': pass a "
                              "condensed graph that has some")
+        if val_structure == 'train_graph' and val_ratio is not None:
+            raise ValueError("val_structure='train_graph' takes S_val's size "
+                             "from 'train_graph': leave 'val_ratio' unset")
         if theta not in ('synthetic', 'original'):
             raise ValueError("'theta' must be 'synthetic' or 'original'")
         if min(num_configs, epochs, train_epochs, val_degree) < 1 or (
