@@ -226,14 +226,18 @@ def dense_to_graph(adj: Tensor, threshold: float) -> Dict[str, Tensor]:
     return {'edge_index': index, 'edge_weight': adj[index[0], index[1]]}
 
 
+def edge_weights(graph: Data) -> Tensor:
+    """``graph``'s edge weights, ones where it has none."""
+    weight = getattr(graph, 'edge_weight', None)
+    return torch.ones(graph.edge_index.size(1)) if weight is None else weight
+
+
 def training_part(graph: Data) -> Data:
     """The subgraph of ``graph``'s ``train_mask`` nodes (relabelled, edge
     weights kept; all its nodes are training nodes)."""
     keep = graph.train_mask
-    weight = getattr(graph, 'edge_weight', None)
-    if weight is None:
-        weight = torch.ones(graph.edge_index.size(1))
-    edge_index, edge_weight = subgraph(keep, graph.edge_index, weight,
+    edge_index, edge_weight = subgraph(keep, graph.edge_index,
+                                       edge_weights(graph),
                                        relabel_nodes=True,
                                        num_nodes=graph.num_nodes)
     n = int(keep.sum())

@@ -9,7 +9,8 @@ from torch_geometric.data import Data
 from torch_geometric.utils import subgraph
 from tqdm.auto import tqdm
 
-from hcdc_graph.condense.base import (Condenser, feature_scaled_lr,
+from hcdc_graph.condense.base import (Condenser, edge_weights,
+                                      feature_scaled_lr,
                                       features_of_random_nodes,
                                       sampled_subgraph, stratified_nodes,
                                       training_part)
@@ -608,13 +609,11 @@ def own_validation_part(graph: Data) -> Tuple[Tensor, Tensor, Tensor,
     new_id = torch.full((graph.num_nodes, ), -1, dtype=torch.long)
     new_id[train] = torch.arange(int(train.sum()))
     new_id[val] = int(train.sum()) + torch.arange(int(val.sum()))
-    weight = getattr(graph, 'edge_weight', None)
-    if weight is None:
-        weight = torch.ones(graph.edge_index.size(1))
     src, dst = graph.edge_index
     keep = val[dst] & (train[src] | val[src])
     return (graph.y[val], graph.x[val].clone().float(),
-            new_id[graph.edge_index[:, keep]], weight[keep].float())
+            new_id[graph.edge_index[:, keep]],
+            edge_weights(graph)[keep].float())
 
 
 def val_edges(num_train: int, num_val: int, degree: int,
