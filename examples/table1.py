@@ -27,7 +27,6 @@ import os
 import os.path as osp
 import statistics
 
-import numpy as np
 from scipy import stats
 
 from hcdc_graph import io
@@ -37,11 +36,11 @@ from hcdc_graph.image.condense import (CondensedImages, DCCondenser,
 from hcdc_graph.image.datasets import load_cifar10
 from hcdc_graph.image.evaluation import (correlation_beyond_parameter_count,
                                          parameter_count_correlation,
-                                         parameter_counts, rank_correlation)
+                                         parameter_counts, rank_correlation,
+                                         ranks_of)
 from hcdc_graph.image.hcdc import HCDCImageCondenser
 from hcdc_graph.image.nasbench201 import (load_ground_truth,
                                           sample_architectures)
-from hcdc_graph.ranking import rank_by_accuracy
 
 METHODS = ('random', 'dc', 'hcdc')
 # The paper's Table 1, CIFAR-10 Spearman (Random, DC, HCDC).
@@ -123,8 +122,7 @@ def report(out):
         cells = osp.join(out, 'cells', f"seed{summary['condense']['seed']}",
                          method)
         rows = [io.read_json(osp.join(cells, f'{i}.json')) for i in archs]
-        ranks = rank_by_accuracy(np.array([r['val_acc'] for r in rows]),
-                                 np.array([r['val_loss'] for r in rows]))
+        ranks = ranks_of(rows)
         return (float(stats.spearmanr(ranks, counts)[0]),
                 correlation_beyond_parameter_count(ranks, archs, truth))
 

@@ -65,6 +65,13 @@ def _require_rankable(archs: Sequence[int]) -> None:
         raise ValueError("need at least 3 architectures to rank")
 
 
+def ranks_of(rows: Sequence[Dict]) -> np.ndarray:
+    """Ranks (0 = worst) of per-architecture results (``val_acc``, ties by
+    ``val_loss``), as :func:`rank_correlation` ranks them."""
+    return rank_by_accuracy(np.array([r['val_acc'] for r in rows]),
+                            np.array([r['val_loss'] for r in rows]))
+
+
 def rank_correlation(condensed: CondensedImages, archs: Sequence[int],
                      ground_truth: Tensor, epochs: int = 300, C: int = 16,
                      N: int = 1, out_dir: Optional[str] = None,
@@ -99,9 +106,7 @@ def rank_correlation(condensed: CondensedImages, archs: Sequence[int],
                 io.write_json(path, row)
         row['ground_truth'] = float(ground_truth[int(index)])
         rows.append(row)
-    acc = np.array([r['val_acc'] for r in rows])
-    loss = np.array([r['val_loss'] for r in rows])
-    ranks = rank_by_accuracy(acc, loss)
+    ranks = ranks_of(rows)
     truth = np.array([r['ground_truth'] for r in rows])
     spearman = stats.spearmanr(ranks, truth)
     return ImageRankCorrelation(
