@@ -1,7 +1,8 @@
 import pytest
 import torch
 from torch_geometric.nn import GCNConv
-from torch_geometric.utils import to_torch_csr_tensor
+from torch_geometric.utils import (get_laplacian, to_dense_adj,
+                                   to_torch_csr_tensor)
 
 from hcdc_graph.nn import PolyGNN, PolyLaplacianConv
 
@@ -40,6 +41,43 @@ def test_edge_weight_and_csr_agree_with_gcnconv():
     assert torch.allclose(conv(x, ei, w), expected, atol=1e-5)
     adj = to_torch_csr_tensor(ei, w, size=(10, 10))
     assert torch.allclose(conv(x, adj), expected, atol=1e-5)
+
+
+def _dense_operator(conv, n, *graph):
+    """The n x n matrix C(λ) that `conv` applies (weight = I, no bias)."""
+    conv.lin.weight.data.copy_(torch.eye(n))
+    return conv(torch.eye(n), *graph)
+
+
+@pytest.mark.parametrize('layout', ['edge_index', 'csr'])
+def test_no_self_loops_is_get_laplacian(layout):
+    # ChebNet's operator: exactly PyG's symmetric normalized Laplacian of the
+    # graph without self-loops, even when the input has some (and an
+    # isolated node, whose row is the identity's).
+    torch.manual_seed(0)
+    n = 9
+    ei = ring_graph(8)
+    w = (torch.rand(ei.size(1) // 2) + 0.1).repeat(2)
+    ei = torch.cat([ei, torch.tensor([[3, 6], [3, 6]])], dim=1)
+    w = torch.cat([w, torch.tensor([2.0, 0.5])])
+    index, value = get_laplacian(ei, w, normalization='sym', num_nodes=n)
+    lap = to_dense_adj(index, edge_attr=value, max_num_nodes=n)[0]
+    coeffs = torch.tensor([0.3, -0.7, 0.4])
+    expected = coeffs[0] * torch.eye(n) + coeffs[1] * lap + \
+        coeffs[2] * lap @ lap
+    graph = (ei, w) if layout == 'edge_index' else \
+        (to_torch_csr_tensor(ei, w, size=(n, n)), )
+    conv = PolyLaplacianConv(n, n, K=2, bias=False, self_loops=False)
+    conv.coeffs.copy_(coeffs)
+    assert torch.allclose(_dense_operator(conv, n, *graph), expected,
+                          atol=1e-5)
+    # the isolated node 8 sees h(1) = Σ λ_k; with self-loops it sees h(0)
+    assert torch.isclose(expected[8, 8], coeffs.sum())
+    with_loops = PolyLaplacianConv(n, n, K=2, bias=False)
+    with_loops.coeffs.copy_(coeffs)
+    dense = _dense_operator(with_loops, n, *graph)
+    assert torch.isclose(dense[8, 8], coeffs[0])
+    assert not torch.allclose(dense, expected, atol=1e-2)
 
 
 def test_coeffs_are_not_parameters():
@@ -90,8 +128,9 @@ def _flat_loss(model, x, adj, y, coeffs):
     return loss, flat
 
 
+@pytest.mark.parametrize('self_loops', [True, False])
 @pytest.mark.parametrize('layout', ['edge_index', 'csr'])
-def test_hvp_matches_dense_hessian(layout):
+def test_hvp_matches_dense_hessian(layout, self_loops):
     torch.manual_seed(0)
     n = 8
     x = torch.randn(n, 3, dtype=torch.double)
@@ -99,7 +138,8 @@ def test_hvp_matches_dense_hessian(layout):
     ei = ring_graph(n)
     adj = ei if layout == 'edge_index' else to_torch_csr_tensor(
         ei, torch.ones(ei.size(1), dtype=torch.double), size=(n, n))
-    model = PolyGNN(3, 4, 2, K=2, dropout=0.0).double().eval()
+    model = PolyGNN(3, 4, 2, K=2, dropout=0.0,
+                    self_loops=self_loops).double().eval()
     coeffs = torch.tensor([0.5, -0.8, 0.3], dtype=torch.double)
     loss, flat = _flat_loss(model, x, adj, y, coeffs)
     flat.requires_grad_(True)
@@ -174,5 +214,5 @@ def test_cached_reuses_operator():
 
 def test_repr():
     assert repr(PolyLaplacianConv(3, 2, K=4)) == \
-        'PolyLaplacianConv(3, 2, K=4)'
+        'PolyLaplacianConv(3, 2, K=4, self_loops=True)'
     assert 'K=2' in repr(PolyGNN(3, 4, 2))

@@ -46,11 +46,15 @@ class PolyGNN(torch.nn.Module):
             PyG's models (e.g. ``'tanh'``: a smooth activation gives a
             twice-differentiable loss, which exact hypergradient checks
             need). (default: :obj:`'relu'`)
+        self_loops (bool, optional): The Laplacian of :math:`\mathbf{A} +
+            \mathbf{I}` or ChebNet's of :math:`\mathbf{A}` (see
+            :class:`PolyLaplacianConv`). (default: :obj:`True`)
     """
     def __init__(self, in_channels: int, hidden_channels: int,
                  out_channels: int, K: int = 2, dropout: float = 0.5,
                  shared_coeffs: bool = True, cached: bool = False,
-                 act: Union[str, Callable[..., Any]] = 'relu'):
+                 act: Union[str, Callable[..., Any]] = 'relu',
+                 self_loops: bool = True):
         super().__init__()
         if not 0.0 <= dropout < 1.0:
             raise ValueError(f"'dropout' must be in [0, 1) (got {dropout})")
@@ -60,11 +64,12 @@ class PolyGNN(torch.nn.Module):
         self.K = K
         self.dropout = dropout
         self.shared_coeffs = shared_coeffs
+        self.self_loops = self_loops
         self.act = activation_resolver(act)
         self.conv1 = PolyLaplacianConv(in_channels, hidden_channels, K,
-                                       cached=cached)
+                                       cached=cached, self_loops=self_loops)
         self.conv2 = PolyLaplacianConv(hidden_channels, out_channels, K,
-                                       cached=cached)
+                                       cached=cached, self_loops=self_loops)
         if shared_coeffs:
             self.register_buffer('coeffs', default_coeffs(K))
 
@@ -114,4 +119,5 @@ class PolyGNN(torch.nn.Module):
     def __repr__(self) -> str:
         return (f'{self.__class__.__name__}({self.in_channels}, '
                 f'{self.hidden_channels}, {self.out_channels}, K={self.K}, '
-                f'shared_coeffs={self.shared_coeffs})')
+                f'shared_coeffs={self.shared_coeffs}, '
+                f'self_loops={self.self_loops})')

@@ -7,7 +7,8 @@ from torch_geometric.nn import MessagePassing
 from torch_geometric.nn.conv.gcn_conv import gcn_norm
 from torch_geometric.nn.dense.linear import Linear
 from torch_geometric.typing import Adj, OptTensor
-from torch_geometric.utils import is_torch_sparse_tensor
+from torch_geometric.utils import (is_torch_sparse_tensor, remove_self_loops,
+                                   to_edge_index, to_torch_csr_tensor)
 
 from hcdc_graph.sparse import csr_matmul, transpose_csr
 
@@ -34,6 +35,18 @@ class PolyLaplacianConv(MessagePassing):
     \mathbf{A} + \mathbf{I}` (edge weights in :math:`\mathbf{A}` are used
     when given). :math:`\lambda = (1, -1)` is GCN's propagation.
 
+    With ``self_loops=False`` the operator is ChebNet's (Defferrard et al.,
+    2016) Laplacian instead, :math:`\mathbf{L} = \mathbf{I} -
+    \mathbf{D}^{-1/2} \mathbf{A} \mathbf{D}^{-1/2}` of the graph without
+    self-loops (any in :math:`\mathbf{A}` are dropped), i.e. PyG's
+    :func:`~torch_geometric.utils.get_laplacian` with
+    ``normalization='sym'``. The two differ most where edges are few: at an
+    isolated node :math:`\tilde{\mathbf{L}}` is zero, so the filter acts as
+    :math:`h(0) = \lambda_0`, while :math:`\mathbf{L}` is the identity and
+    the filter acts as :math:`h(1) = \sum_k \lambda_k`. Degrees are
+    in-degrees (PyG's :func:`gcn_norm` convention; ``get_laplacian`` sums
+    over the source index), which is the same thing on undirected graphs.
+
     The coefficients :math:`\lambda` are not parameters: they never appear in
     :meth:`parameters`. They are passed to :meth:`forward` as ``coeffs``
     (possibly requiring grad, so that hypergradients, mixed
@@ -55,6 +68,12 @@ class PolyLaplacianConv(MessagePassing):
             (default: :obj:`False`)
         coeffs (Sequence[float], optional): Initial value of the ``coeffs``
             buffer. (default: the GCN filter :math:`(1, -1, 0, \dots)`)
+        self_loops (bool, optional): Use the Laplacian of :math:`\mathbf{A}
+            + \mathbf{I}` (:obj:`True`) or ChebNet's Laplacian of
+            :math:`\mathbf{A}` without self-loops (:obj:`False`).
+            (default: :obj:`True`)
+        **kwargs (optional): Additional arguments of
+            :class:`torch_geometric.nn.conv.MessagePassing`.
 
     Shapes:
         - **input:** node features :math:`(|\mathcal{V}|, F_{in})`, the graph
@@ -71,7 +90,8 @@ class PolyLaplacianConv(MessagePassing):
 
     def __init__(self, in_channels: int, out_channels: int, K: int = 2,
                  bias: bool = True, cached: bool = False,
-                 coeffs: Optional[Sequence[float]] = None, **kwargs):
+                 coeffs: Optional[Sequence[float]] = None,
+                 self_loops: bool = True, **kwargs):
         kwargs.setdefault('aggr', 'add')
         super().__init__(**kwargs)
         if K < 1:
@@ -80,6 +100,7 @@ class PolyLaplacianConv(MessagePassing):
         self.out_channels = out_channels
         self.K = K
         self.cached = cached
+        self.self_loops = self_loops
         self.lin = Linear(in_channels, out_channels, bias=False,
                           weight_initializer='glorot')
         if bias:
@@ -102,8 +123,9 @@ class PolyLaplacianConv(MessagePassing):
     def normalize(self, x: Tensor, edge_index: Adj,
                   edge_weight: OptTensor = None) -> Tuple[Adj, OptTensor]:
         r"""Returns :math:`\tilde{\mathbf{D}}^{-1/2}\tilde{\mathbf{A}}
-        \tilde{\mathbf{D}}^{-1/2}` in the layout it was given (cached when
-        ``cached=True``)."""
+        \tilde{\mathbf{D}}^{-1/2}` (with ``self_loops=False``:
+        :math:`\mathbf{D}^{-1/2}\mathbf{A}\mathbf{D}^{-1/2}`, self-loops
+        dropped) in the layout it was given (cached when ``cached=True``)."""
         return self._operator(x, edge_index, edge_weight)[:2]
 
     def _operator(self, x: Tensor, edge_index: Adj, edge_weight: OptTensor
@@ -119,8 +141,12 @@ class PolyLaplacianConv(MessagePassing):
             if edge_weight is not None:
                 raise ValueError("Pass edge weights as the values of the "
                                  "CSR adjacency, not as 'edge_weight'")
+        if not self.self_loops:
+            edge_index, edge_weight = _without_self_loops(edge_index,
+                                                          edge_weight)
         adj, weight = gcn_norm(edge_index, edge_weight,
-                               x.size(self.node_dim), add_self_loops=True,
+                               x.size(self.node_dim),
+                               add_self_loops=self.self_loops,
                                flow=self.flow, dtype=x.dtype)
         adj_t = transpose_csr(adj) if is_torch_sparse_tensor(adj) and \
             not adj.requires_grad else None
@@ -158,7 +184,21 @@ class PolyLaplacianConv(MessagePassing):
 
     def __repr__(self) -> str:
         return (f'{self.__class__.__name__}({self.in_channels}, '
-                f'{self.out_channels}, K={self.K})')
+                f'{self.out_channels}, K={self.K}, '
+                f'self_loops={self.self_loops})')
+
+
+def _without_self_loops(edge_index: Adj, edge_weight: OptTensor
+                        ) -> Tuple[Adj, OptTensor]:
+    """The graph with its self-loops dropped, in the layout it was given."""
+    if not is_torch_sparse_tensor(edge_index):
+        return remove_self_loops(edge_index, edge_weight)
+    index, value = to_edge_index(edge_index)
+    keep = index[0] != index[1]
+    if bool(keep.all()):
+        return edge_index, None
+    return to_torch_csr_tensor(index[:, keep], value[keep],
+                               size=edge_index.size()), None
 
 
 def check_coeffs(coeffs: Tensor, K: int) -> Tensor:
