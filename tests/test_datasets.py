@@ -1,6 +1,7 @@
 import gzip
 import os
 import os.path as osp
+import shutil
 import stat
 import subprocess
 import sys
@@ -10,7 +11,7 @@ import numpy as np
 import pytest
 import torch
 from torch_geometric.data import Data
-from torch_geometric.utils import homophily
+from torch_geometric.utils import homophily, is_undirected
 
 from hcdc_graph import HCDCCondenser
 from hcdc_graph.cli import main
@@ -18,7 +19,7 @@ from hcdc_graph.datasets import (DatasetNotFoundError, csbm, load_dataset,
                                  require_masks)
 from hcdc_graph.paths import is_writable
 
-from conftest import planetoid_root, requires_planetoid
+from conftest import data_file, planetoid_root, requires_planetoid
 
 
 def make_read_only(path):
@@ -81,8 +82,88 @@ def test_missing_files_name_path_and_layout(tmp_path):
 
 def test_unknown_name_lists_known():
     with pytest.raises(ValueError, match='Cora, CiteSeer, ogbn-arxiv, '
-                       'Reddit, csbm'):
+                       'Reddit, chameleon, .*Tolokers, csbm'):
         load_dataset('PubMedX')
+
+
+requires_chameleon = pytest.mark.skipif(
+    data_file('WikipediaNetwork', 'chameleon', 'geom_gcn', 'raw',
+              'out1_graph_edges.txt') is None,
+    reason='chameleon raw files not found ($HCDC_DATA or ../shared/data)')
+
+
+@requires_chameleon
+def test_chameleon_offline_splits_symmetrized(tmp_path):
+    src = osp.dirname(data_file('WikipediaNetwork', 'chameleon', 'geom_gcn',
+                                'raw', 'out1_graph_edges.txt'))
+    raw = tmp_path / 'WikipediaNetwork' / 'chameleon' / 'geom_gcn' / 'raw'
+    raw.mkdir(parents=True)
+    for f in os.listdir(src):
+        shutil.copy(osp.join(src, f), raw / f)
+    make_read_only(tmp_path / 'WikipediaNetwork')
+    first = load_dataset('chameleon', root=str(tmp_path), download=False)
+    third = load_dataset('Chameleon', root=str(tmp_path), download=False,
+                         split=3)
+    assert (first.num_nodes, first.num_features, int(first.y.max()) + 1) \
+        == (2277, 2325, 5)
+    assert is_undirected(first.edge_index)
+    assert first.edge_index.size(1) == 62792  # 36,101 directed, symmetrized
+    assert (int(first.train_mask.sum()), int(first.val_mask.sum()),
+            int(first.test_mask.sum())) == (1092, 729, 456)
+    assert not torch.equal(first.train_mask, third.train_mask)
+    assert (first.split, third.split) == (0, 3)
+    assert not (first.train_mask & first.val_mask).any()
+    assert abs(float(homophily(first.edge_index, first.y)) - 0.23) < 0.01
+    assert not (raw.parent / 'processed').exists()
+
+
+def write_fake_actor(root, n=12, d=6, classes=3):
+    """A tiny Actor in PyG's raw layout (geom-gcn's film files)."""
+    raw = osp.join(root, 'Actor', 'raw')
+    os.makedirs(raw)
+    rng = np.random.default_rng(0)
+    with open(osp.join(raw, 'out1_node_feature_label.txt'), 'w') as f:
+        f.write('node_id\tfeature\tlabel\n')
+        for i in range(n):
+            feats = sorted(rng.choice(d, 2, replace=False).tolist())
+            f.write(f"{i}\t{','.join(map(str, feats))}\t{i % classes}\n")
+    with open(osp.join(raw, 'out1_graph_edges.txt'), 'w') as f:
+        f.write('node_id\tnode_id\n')
+        for i in range(n):
+            f.write(f'{i}\t{(i + 1) % n}\n')
+    for s in range(10):
+        perm = rng.permutation(n)
+        masks = [np.isin(np.arange(n), part).astype(np.uint8)
+                 for part in (perm[:6], perm[6:9], perm[9:])]
+        np.savez(osp.join(raw, f'film_split_0.6_0.2_{s}.npz'),
+                 train_mask=masks[0], val_mask=masks[1], test_mask=masks[2])
+
+
+def test_actor_loader_on_fake(tmp_path):
+    write_fake_actor(str(tmp_path))
+    data = load_dataset('actor', root=str(tmp_path), download=False, split=2)
+    assert data.name == 'Actor' and data.num_nodes == 12
+    assert int(data.y.max()) + 1 == 3
+    assert is_undirected(data.edge_index) and data.edge_index.size(1) == 24
+    assert (int(data.train_mask.sum()), int(data.val_mask.sum()),
+            int(data.test_mask.sum())) == (6, 3, 3)
+    assert torch.allclose(data.x.sum(1), torch.ones(12))  # row-normalized
+
+
+def test_split_is_checked(tmp_path):
+    write_fake_actor(str(tmp_path))
+    for bad in (-1, 10, 1.5):
+        with pytest.raises(ValueError, match="'split' of Actor"):
+            load_dataset('Actor', root=str(tmp_path), split=bad)
+    with pytest.raises(ValueError, match='Cora has one split'):
+        load_dataset('Cora', root=str(tmp_path), split=1)
+    for name, part in (('chameleon', 'chameleon_split_0.6_0.2_9.npz'),
+                       ('Actor', 'film_split'),
+                       ('Minesweeper', 'minesweeper.npz')):
+        with pytest.raises(DatasetNotFoundError) as info:
+            load_dataset(name, root=str(tmp_path / 'none'), download=False)
+        assert str(tmp_path / 'none') in str(info.value) and \
+            part in str(info.value)
 
 
 def _write_csv_gz(path, rows):

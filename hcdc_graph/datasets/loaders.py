@@ -1,7 +1,7 @@
 """Loaders for the real datasets: offline-first, never prompting, with clear
 errors when files are missing."""
 import os.path as osp
-from typing import Callable, Dict, List, Optional
+from typing import Callable, Dict, List, Optional, Tuple
 
 import torch
 from torch_geometric.data import Data
@@ -19,6 +19,37 @@ LAYOUTS: Dict[str, str] = {
                   'split/time/{train,valid,test}.csv.gz}',
     'Reddit': 'Reddit/raw/{reddit_data.npz,reddit_graph.npz}',
 }
+
+
+def _geom_gcn_files(prefix: str) -> List[str]:
+    return ['out1_node_feature_label.txt', 'out1_graph_edges.txt'] + \
+        [f'{prefix}_split_0.6_0.2_{i}.npz' for i in range(10)]
+
+
+# The heterophilous benchmarks, each with ten train/val/test splits: the PyG
+# class, its arguments, its raw folder under the data root, its raw files,
+# and whether its features are bag-of-words (row-normalized, as Planetoid's).
+HETEROPHILOUS: Dict[str, Tuple[str, dict, str, List[str], bool]] = {
+    'chameleon': ('WikipediaNetwork', {'name': 'chameleon',
+                                       'geom_gcn_preprocess': True},
+                  'WikipediaNetwork/chameleon/geom_gcn/raw',
+                  _geom_gcn_files('chameleon'), True),
+    'squirrel': ('WikipediaNetwork', {'name': 'squirrel',
+                                      'geom_gcn_preprocess': True},
+                 'WikipediaNetwork/squirrel/geom_gcn/raw',
+                 _geom_gcn_files('squirrel'), True),
+    'Actor': ('Actor', {}, 'Actor/raw', _geom_gcn_files('film'), True),
+    **{name: ('WebKB', {'name': name}, f'WebKB/{name.lower()}/raw',
+              _geom_gcn_files(name.lower()), True)
+       for name in ('Cornell', 'Texas', 'Wisconsin')},
+    **{name: ('HeterophilousGraphDataset', {'name': name},
+              f'HeterophilousGraphDataset/{name.lower()}/raw',
+              [f'{name.lower()}.npz'], False)
+       for name in ('Minesweeper', 'Tolokers')},
+}
+NUM_SPLITS = 10
+for _name, (_, _, _folder, _files, _) in HETEROPHILOUS.items():
+    LAYOUTS[_name] = f"{_folder}/{{{','.join(_files)}}}"
 
 
 class DatasetNotFoundError(FileNotFoundError):
@@ -134,25 +165,65 @@ def _load_reddit(root: str, download: bool) -> Data:
         _missing('Reddit', root, e)
 
 
+def _load_heterophilous(name: str, root: str, download: bool,
+                        split: int) -> Data:
+    import torch_geometric.datasets as pyg_datasets
+    from torch_geometric.transforms import NormalizeFeatures
+    from torch_geometric.utils import to_undirected
+    cls_name, kwargs, raw, files, bag_of_words = HETEROPHILOUS[name]
+    # The class's root: the folder above its own name (and geom_gcn/raw).
+    folder = osp.join(root, raw.split('/')[0])
+    expected = [osp.join(root, raw, f) for f in files]
+    if not _all_exist(expected) and not download:
+        _missing(name, root, None)
+    cls = _with_processed_dir(getattr(pyg_datasets, cls_name))
+    try:
+        data = cls(folder, **kwargs)[0]
+    except (OSError, RuntimeError) as e:
+        if _all_exist(expected):
+            raise
+        _missing(name, root, e)
+    if bag_of_words:
+        data = NormalizeFeatures()(data)
+    # The filters are polynomials of a symmetric Laplacian (spectrum in
+    # [0, 2]), so directed graphs (geom-gcn's) are symmetrized.
+    out = Data(x=data.x, y=data.y.view(-1),
+               edge_index=to_undirected(data.edge_index,
+                                        num_nodes=data.num_nodes),
+               num_nodes=data.num_nodes)
+    for key in ('train_mask', 'val_mask', 'test_mask'):
+        out[key] = data[key][:, split].clone()
+    return out
+
+
 _LOADERS: Dict[str, Callable[[str, bool], Data]] = {
     'Cora': lambda root, dl: _load_planetoid('Cora', root, dl),
     'CiteSeer': lambda root, dl: _load_planetoid('CiteSeer', root, dl),
     'ogbn-arxiv': _load_ogbn_arxiv,
     'Reddit': _load_reddit,
+    **{name: (lambda root, dl, split, name=name:
+              _load_heterophilous(name, root, dl, split))
+       for name in HETEROPHILOUS},
 }
 
 KNOWN_DATASETS = tuple(_LOADERS) + ('csbm', )
 
 
 def load_dataset(name: str, root: Optional[str] = None,
-                 download: bool = True, **csbm_kwargs) -> Data:
+                 download: bool = True, split: Optional[int] = None,
+                 **csbm_kwargs) -> Data:
     r"""Loads a node-classification dataset as one :class:`~torch_geometric.
     data.Data` with ``train_mask``, ``val_mask`` and ``test_mask``.
 
     Args:
         name (str): ``'Cora'``, ``'CiteSeer'`` (Planetoid, public split),
-            ``'ogbn-arxiv'`` (ogb time split, symmetrized), ``'Reddit'``, or
-            ``'csbm'`` (generated: keyword arguments go to
+            ``'ogbn-arxiv'`` (ogb time split, symmetrized), ``'Reddit'``,
+            the heterophilous ``'chameleon'``, ``'squirrel'`` (PyG
+            ``WikipediaNetwork`` with geom-gcn's preprocessing), ``'Actor'``,
+            ``'Cornell'``, ``'Texas'``, ``'Wisconsin'`` (geom-gcn's 60/20/20
+            splits; bag-of-words features row-normalized), ``'Minesweeper'``,
+            ``'Tolokers'`` (PyG ``HeterophilousGraphDataset``, 50/25/25), all
+            symmetrized, or ``'csbm'`` (generated: keyword arguments go to
             :func:`~hcdc_graph.datasets.csbm`). Case-insensitive.
         root (str, optional): The data root. Defaults to ``$HCDC_DATA``,
             else ``./datasets``. Files are looked up in the layouts of
@@ -164,11 +235,24 @@ def load_dataset(name: str, root: Optional[str] = None,
             :obj:`False` (or when the download fails) missing files raise a
             :class:`DatasetNotFoundError` naming the expected path.
             (default: :obj:`True`)
+        split (int, optional): Which of the ten masks of a heterophilous
+            dataset, ``0`` to ``9``. (default: :obj:`0`; an error for the
+            other datasets, which have one split)
     """
     canonical = {k.lower(): k for k in KNOWN_DATASETS}.get(str(name).lower())
     if canonical is None:
         raise ValueError(f"Unknown dataset '{name}'. Known datasets: "
                          f"{', '.join(KNOWN_DATASETS)}")
+    args = ()
+    if canonical in HETEROPHILOUS:
+        split = 0 if split is None else split
+        if not isinstance(split, int) or not 0 <= split < NUM_SPLITS:
+            raise ValueError(f"'split' of {canonical} must be an integer "
+                             f"from 0 to {NUM_SPLITS - 1} (got {split!r})")
+        args = (split, )
+    elif split is not None:
+        raise ValueError(f"{canonical} has one split; 'split' applies to "
+                         f"{', '.join(HETEROPHILOUS)}")
     if canonical == 'csbm':
         return csbm(**csbm_kwargs)
     if csbm_kwargs:
@@ -177,8 +261,10 @@ def load_dataset(name: str, root: Optional[str] = None,
     # PyG processes on first use and writes non-atomically: a second process
     # loading meanwhile would read a half-written file.
     with exclusive_lock(f'dataset-{canonical}'):
-        data = _LOADERS[canonical](data_root(root), download)
+        data = _LOADERS[canonical](data_root(root), download, *args)
     data.name = canonical
+    if args:
+        data.split = split
     return data
 
 
