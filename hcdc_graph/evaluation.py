@@ -19,7 +19,8 @@ from hcdc_graph.hypergrad import (HypergradientDivergenceError, Neumann,
                                   hypergradient, optimize_hyperparameters)
 from hcdc_graph.hypergrad.calibrate import train_params
 from hcdc_graph.nn import PolyGNN
-from hcdc_graph.ranking import partial_spearman, rank_by_accuracy
+from hcdc_graph.ranking import (partial_spearman, rank_by_accuracy, recall_at_k,
+                                regret, spearman_top_fraction)
 from hcdc_graph.sparse import with_csr_adjacency
 from hcdc_graph.train import (evaluate_node_classifier, fit_node_classifier,
                               graph_losses)
@@ -69,13 +70,26 @@ class RankCorrelation:
 
 @dataclass(frozen=True)
 class Recipe:
-    """How each config is trained (part of the cache key)."""
+    """How each config is trained (part of the cache key). ``self_loops``
+    picks the filter's Laplacian (see
+    :class:`~hcdc_graph.nn.PolyLaplacianConv`): it changes the ground truth
+    as well as the condensed side."""
     hidden: int = 64
     epochs: int = 200
     lr: float = 0.01
     weight_decay: float = 5e-4
     dropout: float = 0.5
     seeds: Sequence[int] = (0, )
+    self_loops: bool = True
+
+    def model(self, num_features: int, num_classes: int, K: int,
+              **options) -> PolyGNN:
+        """The PolyGNN this recipe trains (``options``, e.g. ``dropout=0.0``
+        or ``cached=True``, override the recipe's)."""
+        kwargs = {'dropout': self.dropout, 'self_loops': self.self_loops,
+                  **options}
+        return PolyGNN(num_features, self.hidden, num_classes, K=K,
+                       **kwargs)
 
 
 def evaluate_configs(data: Data, configs: Tensor, recipe: Recipe,
@@ -90,8 +104,8 @@ def evaluate_configs(data: Data, configs: Tensor, recipe: Recipe,
     K = configs.size(1) - 1
     # cached: the normalized adjacency is built once per config, not per
     # epoch (reset_parameters() clears it).
-    model = PolyGNN(data.num_features, recipe.hidden, int(data.y.max()) + 1,
-                    K=K, dropout=recipe.dropout, cached=True)
+    model = recipe.model(data.num_features, int(data.y.max()) + 1, K,
+                         cached=True)
     out = {'acc': np.zeros(len(configs)), 'loss': np.zeros(len(configs))}
     if getattr(data, 'test_mask', None) is not None and \
             bool(data.test_mask.any()):
@@ -109,16 +123,34 @@ def evaluate_configs(data: Data, configs: Tensor, recipe: Recipe,
     return out
 
 
-def _cache_key(data: Data, recipe: Recipe) -> str:
-    """What a config's original-graph result depends on besides the config:
-    the graph, its features and the recipe."""
-    h = hashlib.sha256(b'v4')  # v4: one entry per config (v3: CSR propagation)
+def _hash_graph(h, data: Data) -> None:
+    """Feeds what identifies a graph to the hash ``h``: its name, sizes,
+    features and, for datasets with several, which split."""
     h.update(str(getattr(data, 'name', '')).encode())
     h.update(f'{data.num_nodes}-{data.edge_index.size(1)}-'
              f'{data.num_features}'.encode())
     h.update(data.x.float().sum().numpy().tobytes())
-    h.update(json.dumps(asdict(recipe), sort_keys=True,
-                        default=list).encode())
+    if getattr(data, 'split', None) is not None:
+        h.update(f'split-{data.split}'.encode())
+
+
+def graph_fingerprint(data: Data) -> str:
+    """A short hash that tells graphs apart (a generated graph's
+    parameters, a dataset's split): part of every cache key."""
+    h = hashlib.sha256(b'graph')
+    _hash_graph(h, data)
+    return h.hexdigest()[:10]
+
+
+def _cache_key(data: Data, recipe: Recipe) -> str:
+    """What a config's original-graph result depends on besides the config:
+    the graph, its features and the recipe."""
+    h = hashlib.sha256(b'v4')  # v4: one entry per config (v3: CSR propagation)
+    _hash_graph(h, data)
+    fields = asdict(recipe)
+    if fields['self_loops']:  # keys made before the option stay valid
+        del fields['self_loops']
+    h.update(json.dumps(fields, sort_keys=True, default=list).encode())
     return h.hexdigest()[:20]
 
 
@@ -193,9 +225,7 @@ def rank_correlation(original: Data, condensed: Data, configs: Tensor,
 def filter_gain(configs: Tensor, mu: float = 0.0) -> np.ndarray:
     r"""Each filter's gain :math:`|h(\mu)| = |\sum_k \lambda_k \mu^k|` at
     the Laplacian eigenvalue ``mu``."""
-    powers = torch.tensor(float(mu), dtype=torch.float64).pow(
-        torch.arange(configs.size(1)))
-    return (configs.double().cpu() @ powers).abs().numpy()
+    return np.abs(filter_response(configs, float(mu)))
 
 
 def frequency_response_correlation(scores: np.ndarray, configs: Tensor,
@@ -276,9 +306,8 @@ def hpo_on_condensed(condensed: Data, start: Tensor, recipe: Recipe,
     :math:`\lambda` from ``start`` (training on ``train_mask``, validation
     loss on ``val_mask``, no dropout so the losses are deterministic).
     Returns the final :math:`\lambda`."""
-    model = PolyGNN(condensed.num_features, recipe.hidden,
-                    int(condensed.y.max()) + 1, K=start.numel() - 1,
-                    dropout=0.0).eval()
+    model = recipe.model(condensed.num_features, int(condensed.y.max()) + 1,
+                         start.numel() - 1, dropout=0.0).eval()
     train_loss, val_loss = graph_losses(model, condensed,
                                         recipe.weight_decay)
     torch.manual_seed(recipe.seeds[0])
@@ -316,8 +345,8 @@ def hypergradient_alignment(original: Data, condensed: Data,
 
     def losses(graph):
         # A model per graph: each caches its graph's normalized adjacency.
-        model = PolyGNN(graph.num_features, recipe.hidden, num_classes,
-                        K=configs.size(1) - 1, dropout=0.0, cached=True)
+        model = recipe.model(graph.num_features, num_classes,
+                             configs.size(1) - 1, dropout=0.0, cached=True)
         return model, graph_losses(model, with_csr_adjacency(graph),
                                    recipe.weight_decay)
 
@@ -371,9 +400,8 @@ def transfer_results(original: Data, condensed: Data, configs: Tensor,
         original).edge_index, y=original.y, val_mask=original.val_mask)
 
     def model():  # cached: each keeps its own graph's operator
-        return PolyGNN(original.num_features, recipe.hidden, num_classes,
-                       K=configs.size(1) - 1, dropout=recipe.dropout,
-                       cached=True)
+        return recipe.model(original.num_features, num_classes,
+                            configs.size(1) - 1, cached=True)
 
     trained, scorer = model(), model()
     out = {'acc': np.zeros(len(configs)), 'loss': np.zeros(len(configs))}
@@ -434,3 +462,76 @@ def selected_performance(original: Data, condensed: Data, configs: Tensor,
             out.hpo_test_acc = float(evaluate_configs(
                 original, lam.view(1, -1), recipe)['test_acc'][0])
     return out
+
+
+# The declared family of data-free proxies (benchmark v2): a ranking of the
+# filters computed from λ alone, with no data. Fixed before any v2 result.
+FLOOR_POINTS = (0.0, 0.5, 1.0, 1.5, 2.0)
+
+
+def filter_response(configs: Tensor, mu) -> np.ndarray:
+    r"""Each filter's frequency response :math:`h(\mu) = \sum_k \lambda_k
+    \mu^k` at the eigenvalue(s) ``mu``: shape ``(n,)`` for a number,
+    ``(n, len(mu))`` for a sequence."""
+    mu_t = torch.as_tensor(mu, dtype=torch.float64)
+    powers = mu_t.reshape(-1, 1).pow(torch.arange(configs.size(1)))
+    out = (configs.double().cpu() @ powers.t()).numpy()
+    return out[:, 0] if mu_t.dim() == 0 else out
+
+
+def floor_proxies(configs: Tensor) -> Dict[str, np.ndarray]:
+    r"""The data-free proxies of the filter ranking (higher is predicted
+    better): :math:`h(\mu)` and :math:`|h(\mu)|` for :math:`\mu \in
+    \{0, 0.5, 1, 1.5, 2\}`, and :math:`|h(0)|/g` and :math:`|h(2)|/g` with
+    :math:`g` the RMS gain of the response over :math:`[0, 2]`.
+
+    Any graph on which every filter acts through one point of its response
+    ranks by one of these (an edgeless graph by :math:`|h(0)|` under the
+    Laplacian with self-loops, by :math:`|h(1)|` under ChebNet's), so a
+    condensed graph earns credit only for what it adds to the best of
+    them (:func:`floor`)."""
+    h = filter_response(configs, FLOOR_POINTS)
+    grid = filter_response(configs, np.linspace(0, 2, 201))
+    rms = np.sqrt((grid ** 2).mean(axis=1)).clip(1e-12)
+    out = {}
+    for j, mu in enumerate(FLOOR_POINTS):
+        out[f'h({mu:g})'] = h[:, j]
+        out[f'|h({mu:g})|'] = np.abs(h[:, j])
+    out['|h(0)|/g'] = np.abs(h[:, 0]) / rms
+    out['|h(2)|/g'] = np.abs(h[:, -1]) / rms
+    return out
+
+
+def floor(original_ranks: np.ndarray, configs: Tensor) -> Dict:
+    """The floor: of :func:`floor_proxies`, the one with the highest
+    Spearman's :math:`\\rho` against ``original_ranks`` (chosen after
+    seeing the truth, so optimistic for the floor and conservative for
+    every method). Returns its ``name``, ``spearman`` and ``values``."""
+    best = None
+    for name, values in floor_proxies(configs).items():
+        rho = float(stats.spearmanr(original_ranks, values)[0])
+        if rho == rho and (best is None or rho > best['spearman']):
+            best = {'name': name, 'spearman': rho, 'values': values}
+    return best
+
+
+def ranking_metrics(original_ranks: np.ndarray, other_ranks: np.ndarray,
+                    test_acc: np.ndarray, floor_values: np.ndarray
+                    ) -> Dict[str, float]:
+    """Benchmark v2's measures of how well ``other_ranks`` stands in for
+    ``original_ranks`` (ranks: higher is better) over the same configs:
+    Spearman, Kendall, Spearman beyond the floor (partial, controlling for
+    ``floor_values``), top-1 and best-of-top-5 regret in test accuracy
+    points (``test_acc`` on the original graph), recall@5 and Spearman over
+    the original's top quartile."""
+    beyond = partial_spearman(original_ranks, other_ranks, floor_values)
+    return {
+        'spearman': float(stats.spearmanr(original_ranks, other_ranks)[0]),
+        'kendall': float(stats.kendalltau(original_ranks, other_ranks)[0]),
+        'beyond_floor': None if beyond != beyond else beyond,
+        'regret_top1': 100 * regret(test_acc, original_ranks, other_ranks, 1),
+        'regret_top5': 100 * regret(test_acc, original_ranks, other_ranks, 5),
+        'recall_at_5': recall_at_k(original_ranks, other_ranks, 5),
+        'spearman_top_quartile': spearman_top_fraction(original_ranks,
+                                                       other_ranks, 0.25),
+    }

@@ -8,10 +8,13 @@ from scipy import stats
 
 from hcdc_graph.condense import RandomCondenser
 from hcdc_graph.datasets import csbm
-from hcdc_graph.ranking import partial_spearman, rank_by_accuracy
+from hcdc_graph.ranking import (null_sd, paired_bootstrap, partial_spearman,
+                                rank_by_accuracy, recall_at_k, regret,
+                                spearman_top_fraction)
 from hcdc_graph import evaluation
 from hcdc_graph.evaluation import (Recipe, correlation_beyond_gain,
-                                   evaluate_configs,
+                                   evaluate_configs, floor, floor_proxies,
+                                   ranking_metrics,
                                    original_results, rank_correlation,
                                    sample_filter_configs,
                                    selected_performance, transfer_results,
@@ -204,3 +207,89 @@ def test_selected_performance_grid_hpo_and_oracle(tmp_path):
     del data.test_mask
     with pytest.raises(ValueError, match='test_mask'):
         selected_performance(data, small, configs, FAST, cache=str(tmp_path))
+
+
+def test_regret_recall_and_top_quartile():
+    original = np.arange(8.0)            # config 7 is the best
+    test = np.array([.5, .6, .6, .7, .7, .8, .8, .9])
+    assert regret(test, original, original, k=1) == 0.0
+    flipped = original[::-1].copy()      # picks config 0 first
+    assert regret(test, original, flipped, k=1) == pytest.approx(0.4)
+    assert regret(test, original, flipped, k=5) == pytest.approx(0.2)
+    assert recall_at_k(original, original, 5) == 1.0
+    assert recall_at_k(original, flipped, 5) == pytest.approx(2 / 5)
+    rng = np.random.default_rng(0)
+    noisy = original + rng.normal(0, 0.1, 8)
+    assert spearman_top_fraction(original, noisy, 0.5) == pytest.approx(1.0)
+    assert spearman_top_fraction(original, -original, 0.5) == \
+        pytest.approx(-1.0)
+
+
+def test_partial_spearman_with_several_controls():
+    rng = np.random.default_rng(1)
+    z1, z2 = rng.normal(size=60), rng.normal(size=60)
+    x = z1 + z2 + 0.05 * rng.normal(size=60)
+    y = z1 + z2 + 0.05 * rng.normal(size=60)
+    one = partial_spearman(x, y, z1)
+    both = partial_spearman(x, y, np.column_stack([z1, z2]))
+    # what both owe to z2 as well is removed: less is left
+    assert abs(both) < one
+    with pytest.raises(ValueError):
+        partial_spearman(x[:4], y[:4], np.column_stack([z1, z2])[:4])
+
+
+def test_floor_proxies_and_floor():
+    configs = sample_filter_configs(40, K=2, seed=0)
+    proxies = floor_proxies(configs)
+    assert len(proxies) == 12 and set(proxies) >= {'h(1)', '|h(2)|',
+                                                   '|h(0)|/g'}
+    assert np.allclose(proxies['h(1)'], configs.sum(1).numpy(), atol=1e-6)
+    assert np.allclose(proxies['|h(0)|'], configs[:, 0].abs().numpy())
+    # a truth that ranks by |h(1)| has |h(1)| as its floor, at Spearman 1
+    truth = stats.rankdata(proxies['|h(1)|'])
+    best = floor(truth, configs)
+    assert best['name'] == '|h(1)|' and best['spearman'] == \
+        pytest.approx(1.0)
+    test_acc = proxies['|h(1)|'] / 10
+    m = ranking_metrics(truth, truth, test_acc, best['values'])
+    assert m['spearman'] == pytest.approx(1.0)
+    assert m['beyond_floor'] is None  # nothing left beyond the proxy
+    assert m['regret_top1'] == m['regret_top5'] == 0.0
+    assert m['recall_at_5'] == 1.0
+
+
+def test_paired_bootstrap_win_rule():
+    rng = np.random.default_rng(0)
+    original = np.arange(80.0)
+    good = [original + rng.normal(0, 5, 80) for _ in range(3)]
+    bad = [original + rng.normal(0, 40, 80) for _ in range(3)]
+    result = paired_bootstrap(original, good, bad)
+    assert result['win'] and not result['loss']
+    assert result['low'] > 0 and result['agree'] == 3
+    assert result['difference'] == pytest.approx(np.mean(result['per_seed']))
+    assert paired_bootstrap(original, bad, good)['loss']
+    # the same rankings: a difference of 0, no win
+    tie = paired_bootstrap(original, good, good)
+    assert tie['difference'] == 0 and not tie['win'] and not tie['loss']
+    # a gap in one seed only is no win even if the interval excludes 0
+    mixed = paired_bootstrap(original, [good[0], bad[1], bad[2]],
+                             [bad[0], good[1], good[2]])
+    assert not mixed['win']
+    with pytest.raises(ValueError):
+        paired_bootstrap(original, good, bad[:2])
+    assert null_sd(80) == pytest.approx(1 / np.sqrt(79))
+
+
+def test_operator_is_part_of_the_ground_truth_key(tmp_path):
+    data = csbm(num_nodes=120, seed=2)
+    configs = sample_filter_configs(3, seed=0)
+    loops = original_results(data, configs, FAST, str(tmp_path))
+    chebnet = original_results(data, configs, Recipe(
+        hidden=8, epochs=30, dropout=0.0, seeds=(0, ), self_loops=False),
+        str(tmp_path))
+    assert len(list(tmp_path.iterdir())) == 2
+    assert not np.allclose(loops['loss'], chebnet['loss'])
+    # keys made before the option existed (self-loops) stay valid
+    assert evaluation._cache_key(data, FAST) == evaluation._cache_key(
+        data, Recipe(hidden=8, epochs=30, dropout=0.0, seeds=(0, ),
+                     self_loops=True))
