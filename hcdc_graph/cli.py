@@ -52,7 +52,8 @@ def _train(args: argparse.Namespace) -> None:
     data = _load(args)
     coeffs = torch.tensor(args.coeffs, dtype=torch.float)
     model = PolyGNN(data.num_features, args.hidden, int(data.y.max()) + 1,
-                    K=len(args.coeffs) - 1, dropout=args.dropout)
+                    K=len(args.coeffs) - 1, dropout=args.dropout,
+                    self_loops=args.self_loops)
     accs = [fit_node_classifier(model, data, coeffs, epochs=args.epochs,
                                 seed=seed).test_acc for seed in args.seeds]
     mean = sum(accs) / len(accs)
@@ -76,6 +77,11 @@ def _condense(args: argparse.Namespace) -> None:
         if args.method != 'hcdc':
             raise CLIError("--original-nodes applies to --method hcdc only")
         options['original_nodes'] = args.original_nodes
+    if args.self_loops is not None:
+        if args.method != 'hcdc':
+            raise CLIError("--self-loops / --no-self-loops apply to --method "
+                           "hcdc only (the other methods evaluate no filter)")
+        options['self_loops'] = args.self_loops
     data = _load(args)
     condensed = CONDENSERS[args.method](data, args.ratio,
                                         val_ratio=args.val_ratio,
@@ -144,7 +150,7 @@ def _image_evaluate(args: argparse.Namespace) -> None:
 def _recipe(args: argparse.Namespace):
     from hcdc_graph.evaluation import Recipe
     return Recipe(hidden=args.hidden, epochs=args.epochs,
-                  seeds=tuple(args.train_seeds))
+                  seeds=tuple(args.train_seeds), self_loops=args.self_loops)
 
 
 def _evaluate(args: argparse.Namespace) -> None:
@@ -211,7 +217,47 @@ def _table2(args: argparse.Namespace) -> None:
     print(f"table2: {time.perf_counter() - start:.0f} s")
 
 
+def _benchmark(args: argparse.Namespace) -> None:
+    from hcdc_graph.benchmark import OPERATORS, RATIOS, run_benchmark
+    from hcdc_graph.condense import CONDENSERS
+
+    for name in args.datasets:
+        if name not in RATIOS:
+            raise CLIError(f"unknown benchmark dataset '{name}'; choose from "
+                           f"{', '.join(RATIOS)}")
+    for method in args.methods:
+        if method not in CONDENSERS:
+            raise CLIError(f"unknown method '{method}'; choose from "
+                           f"{', '.join(CONDENSERS)}")
+    for operator in args.operators:
+        if operator not in OPERATORS:
+            raise CLIError(f"unknown operator '{operator}'; choose from "
+                           f"{', '.join(OPERATORS)}")
+    if args.ratios and not all(0 < r < 1 for r in args.ratios):
+        raise CLIError(f"--ratios must be in (0, 1) (got {args.ratios})")
+    if args.seeds < 1:
+        raise CLIError(f"--seeds must be positive (got {args.seeds})")
+    start = time.perf_counter()
+    text = run_benchmark(args.datasets, args.out, args.ratios, args.methods,
+                         list(range(args.seeds)), args.operators, args.root,
+                         args.graph_dir, args.report_only, not args.quiet,
+                         'hcdc-graph ' + shlex.join(
+                             a for a in args.argv if a != '--report-only'))
+    print(text)
+    print(f"benchmark: {time.perf_counter() - start:.0f} s")
+
+
+def _add_operator_option(parser: argparse.ArgumentParser,
+                         default: Optional[bool] = True) -> None:
+    parser.add_argument('--self-loops', action=argparse.BooleanOptionalAction,
+                        default=default,
+                        help="the filter's Laplacian: of A + I "
+                             "(--self-loops, the default) or ChebNet's, of A "
+                             "without self-loops (--no-self-loops)")
+
+
 def _add_recipe_options(parser: argparse.ArgumentParser) -> None:
+    _add_operator_option(parser)
     parser.add_argument('--configs', type=int, default=80,
                         help='number of sampled filters (default: 80)')
     parser.add_argument('--config-seed', type=int, default=0,
@@ -256,6 +302,7 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument('--dropout', type=float, default=0.5)
     train.add_argument('--epochs', type=int, default=200)
     train.add_argument('--seeds', type=int, nargs='+', default=[0, 1, 2])
+    _add_operator_option(train)
     _add_data_options(train)
     train.set_defaults(func=_train)
 
@@ -277,6 +324,7 @@ def build_parser() -> argparse.ArgumentParser:
     condense.add_argument('--out', required=True)
     condense.add_argument('--quiet', action='store_true',
                           help='no progress bar')
+    _add_operator_option(condense, default=None)
     _add_data_options(condense)
     condense.set_defaults(func=_condense)
 
@@ -318,6 +366,33 @@ def build_parser() -> argparse.ArgumentParser:
     _add_recipe_options(table2)
     _add_data_options(table2)
     table2.set_defaults(func=_table2)
+
+    benchmark = sub.add_parser(
+        'benchmark', help='rank-preservation benchmark v2: both filter '
+                          'operators, floors, ceilings, regret (resumable)')
+    benchmark.add_argument('--datasets', nargs='+', required=True,
+                           help='Cora CiteSeer chameleon squirrel '
+                                'csbm-h0.1 csbm-h0.5 csbm-h0.9')
+    benchmark.add_argument('--ratios', type=float, nargs='+', default=None,
+                           help='default: the protocol ratios per dataset')
+    benchmark.add_argument('--methods', nargs='+',
+                           default=['random', 'gcond-x', 'gcond'])
+    benchmark.add_argument('--operators', nargs='+',
+                           default=['noloops', 'loops'])
+    benchmark.add_argument('--seeds', type=int, default=3,
+                           help='condensation seeds 0..N-1 (default: 3)')
+    benchmark.add_argument('--out', required=True,
+                           help='folder for cells/, ground_truth/, '
+                                'ceilings/ and benchmark_v2.md')
+    benchmark.add_argument('--graph-dir', default=None, metavar='DIR',
+                           help='folder of the condensed graphs, reused '
+                                'when there (default: <cache>/table2/graphs)')
+    benchmark.add_argument('--report-only', action='store_true',
+                           help='rebuild the report from the cells found')
+    benchmark.add_argument('--root', default=None,
+                           help='data root (default: $HCDC_DATA)')
+    benchmark.add_argument('--quiet', action='store_true')
+    benchmark.set_defaults(func=_benchmark)
 
     image = sub.add_parser(
         'image', help='HCDC on CIFAR-10 over the NAS-Bench-201 cell space')

@@ -29,7 +29,8 @@ from hcdc_graph import io
 from hcdc_graph.datasets import cache_dir, load_dataset
 from hcdc_graph.evaluation import (Recipe, correlation_beyond_gain,
                                    frequency_response_correlation,
-                                   original_results, rank_correlation,
+                                   graph_fingerprint, original_results,
+                                   rank_correlation,
                                    sample_filter_configs,
                                    selected_performance)
 
@@ -50,14 +51,18 @@ PAPER_WHOLE_GRAPH_PERF = {'Cora': 83.8, 'CiteSeer': 73.7}
 
 def condensed_graph(data: Data, method: str, ratio: float, seed: int,
                     graph_dir: Optional[str] = None,
-                    progress: bool = False) -> Data:
+                    progress: bool = False, self_loops: bool = True) -> Data:
     """The condensed graph of one cell, loaded from ``graph_dir`` (default
-    ``<user cache>/table2/graphs``) when it was made before. HCDC gets the
-    GCond graph of the same cell as :math:`S_{train}`; its
-    ``condense_seconds`` then include GCond's."""
+    ``<user cache>/table2/graphs``) when it was made before (the file name
+    holds the graph's :func:`~hcdc_graph.evaluation.graph_fingerprint`).
+    HCDC gets the GCond graph of the same cell as :math:`S_{train}` and
+    calibrates for the filter operator ``self_loops`` (the other methods do
+    not depend on it); its ``condense_seconds`` then include GCond's."""
     from hcdc_graph.condense import CONDENSERS
     graph_dir = graph_dir or osp.join(cache_dir(), 'table2', 'graphs')
-    path = osp.join(graph_dir, f'{data.name}-{method}-{ratio}-{seed}.pt')
+    operator = '' if method != 'hcdc' or self_loops else '-noloops'
+    path = osp.join(graph_dir, f'{data.name}-{graph_fingerprint(data)}-'
+                               f'{method}-{ratio}-{seed}{operator}.pt')
     if osp.exists(path):
         return io.load(path)
     if method not in CONDENSERS:
@@ -67,6 +72,7 @@ def condensed_graph(data: Data, method: str, ratio: float, seed: int,
     if method == 'hcdc':
         options['train_graph'] = condensed_graph(data, 'gcond', ratio, seed,
                                                  graph_dir, progress)
+        options['self_loops'] = self_loops
     graph = CONDENSERS[method](data, ratio, seed=seed, progress=progress,
                                **options).fit()
     if method == 'hcdc':
@@ -83,12 +89,14 @@ def run_cell(data: Data, method: str, ratio: float, seed: int,
              graph_dir: Optional[str] = None,
              ground_truth: Optional[str] = None,
              progress: bool = False) -> dict:
-    """Condenses (or loads) one cell's graph and evaluates it: Spearman,
-    Kendall, top-half Spearman, Perf. (grid and HPO) and the oracle.
-    ``ground_truth`` is the folder of the cached original-graph results
-    (see :func:`~hcdc_graph.evaluation.original_results`)."""
+    """Condenses (or loads) one cell's graph and evaluates it under
+    ``recipe`` (its operator included): Spearman, Kendall, top-half
+    Spearman, Perf. (grid and HPO) and the oracle, and the per-config
+    table. ``ground_truth`` is the folder of the cached original-graph
+    results (see :func:`~hcdc_graph.evaluation.original_results`)."""
     recipe = recipe or Recipe()
-    graph = condensed_graph(data, method, ratio, seed, graph_dir, progress)
+    graph = condensed_graph(data, method, ratio, seed, graph_dir, progress,
+                            recipe.self_loops)
     configs = sample_filter_configs(num_configs, seed=config_seed)
     # before the clock starts: the ground truth is shared by every cell
     original_results(data, configs, recipe, ground_truth, progress)

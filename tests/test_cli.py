@@ -2,9 +2,11 @@
 import json
 
 import pytest
+import torch
 
 from hcdc_graph import io
 from hcdc_graph.cli import main
+from hcdc_graph.evaluation import Recipe
 from hcdc_graph.table2 import beyond_h0, compute_seconds
 
 FAST = ['--configs', '4', '--epochs', '10', '--hidden', '8', '--hpo-steps',
@@ -126,7 +128,12 @@ def test_table2_ground_truth_and_graph_folders(tmp_path):
             '--ratios', '0.05', '--methods', 'random', '--seeds', '1'] + FAST
     graphs = tmp_path / 'graphs'
     assert main(argv + ['--out', str(out), '--graph-dir', str(graphs)]) == 0
-    assert [p.name for p in graphs.iterdir()] == ['csbm-random-0.05-0.pt']
+    name, = [p.name for p in graphs.iterdir()]
+    assert name.startswith('csbm-') and name.endswith('-random-0.05-0.pt')
+    # another generated graph is another cache entry, not the cached one
+    assert main(argv + ['--out', str(tmp_path / 'dim'), '--feature-dim',
+                        '16', '--graph-dir', str(graphs)]) == 0
+    assert len(list(graphs.iterdir())) == 2
     files = list((out / 'ground_truth').iterdir())
     assert len(files) == 1  # one graph, one recipe
     saved = json.loads(files[0].read_text())
@@ -225,3 +232,52 @@ def test_original_nodes_option_is_checked(tmp_path, capsys):
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "'original_nodes'" in err[0] and '240' in err[0]
     assert not (tmp_path / 'g.pt').exists()
+
+
+def test_benchmark_cells_report_and_bad_input(tmp_path, capsys, monkeypatch):
+    from hcdc_graph import benchmark
+    # a tiny protocol: 8 configs, the ceiling on 6 of them, a small graph
+    monkeypatch.setattr(benchmark, 'NUM_CONFIGS', 8)
+    monkeypatch.setitem(benchmark.CEILING_CONFIGS, 'csbm-h0.9', 6)
+    real = benchmark.load_benchmark_dataset
+
+    def small(name, root=None):
+        data = real(name, root).subgraph(torch.arange(300))
+        data.name = name
+        return data
+    monkeypatch.setattr(benchmark, 'load_benchmark_dataset', small)
+    monkeypatch.setattr(benchmark, 'Recipe',
+                        lambda **kw: Recipe(hidden=8, epochs=20, **kw))
+    out = tmp_path / 'v2'
+    argv = ['benchmark', '--datasets', 'csbm-h0.9', '--methods', 'random',
+            '--seeds', '2', '--ratios', '0.1', '--out', str(out), '--quiet']
+    assert main(argv) == 0
+    cells = sorted(p.name for p in (out / 'cells').iterdir())
+    assert cells == [f'csbm-h0.9-{op}-0.1-random-{s}.json'
+                     for op in ('loops', 'noloops') for s in (0, 1)]
+    ceilings = sorted(p.name for p in (out / 'ceilings').iterdir())
+    assert ceilings == ['csbm-h0.9-loops.json', 'csbm-h0.9-noloops.json']
+    assert json.loads((out / 'ceilings' / ceilings[0]).read_text())[
+        'num_configs'] == 6
+    report = (out / 'benchmark_v2.md').read_text()
+    assert report.count('### csbm-h0.9') == 2
+    assert "Spearman between the two operators' ground truths" in report
+    rows = [r for r in report.splitlines() if r.startswith('| 10.0 % |')]
+    assert len(rows) == 2 and all('| random | 0 1 |' in r for r in rows)
+    assert sum(r.startswith('| – | floor (') for r in report.splitlines()) \
+        == 2
+    # the report comes from the cells' tables: an edited cell shows up
+    path = out / 'cells' / cells[0]
+    cell = json.loads(path.read_text())
+    for row in cell['table']:
+        row['condensed_rank'] = row['original_rank']
+    path.write_text(json.dumps(cell))
+    assert main(argv + ['--report-only']) == 0
+    assert (out / 'benchmark_v2.md').read_text() != report
+    for bad, words in ((['--datasets', 'Pubmed'], 'unknown benchmark'),
+                       (['--operators', 'both'], 'unknown operator'),
+                       (['--seeds', '0'], '--seeds')):
+        capsys.readouterr()
+        assert main(argv + bad) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and words in err[0]

@@ -133,7 +133,10 @@ class HCDCCondenser(Condenser):
     Method options (beyond :class:`Condenser`'s):
         train_condenser (str): condenser of :math:`S_{train}`.
             (default: :obj:`'gcond'`; ``train_options`` go to it)
-        K (int), hidden (int): the PolyGNN whose filter is calibrated.
+        K (int), hidden (int), self_loops (bool): the PolyGNN whose filter
+            is calibrated, and its Laplacian (see
+            :class:`~hcdc_graph.nn.PolyLaplacianConv`). (defaults: 2, 64,
+            :obj:`True`)
         num_configs (int), trajectory_steps (int), trajectory_lr (float):
             the extended search space (above). (defaults: 8, 2, 0.1)
         epochs (int): passes over the extended search space.
@@ -265,7 +268,8 @@ class HCDCCondenser(Condenser):
                  train_condenser: str = 'gcond',
                  train_options: Optional[Dict] = None,
                  train_graph: Optional[Data] = None, K: int = 2,
-                 hidden: int = 64, num_configs: int = 8,
+                 hidden: int = 64, self_loops: bool = True,
+                 num_configs: int = 8,
                  trajectory_steps: int = 2, trajectory_lr: float = 0.1,
                  epochs: int = 60, points_per_step: Optional[int] = None,
                  train_epochs: int = 200,
@@ -338,7 +342,7 @@ class HCDCCondenser(Condenser):
         self.train_condenser = train_condenser
         self.train_graph = train_graph
         self.train_options = dict(train_options or {})
-        self.K, self.hidden = K, hidden
+        self.K, self.hidden, self.self_loops = K, hidden, self_loops
         self.num_configs, self.trajectory_steps = num_configs, \
             trajectory_steps
         self.trajectory_lr = trajectory_lr
@@ -361,7 +365,8 @@ class HCDCCondenser(Condenser):
     # -- pieces -------------------------------------------------------------
     def _model(self, cached: bool = False) -> PolyGNN:
         return PolyGNN(self.data.num_features, self.hidden,
-                       self.num_classes, K=self.K, dropout=0.0, cached=cached)
+                       self.num_classes, K=self.K, dropout=0.0, cached=cached,
+                       self_loops=self.self_loops)
 
     def _losses(self, model, x, adj, weight, train_mask, y_train,
                 val_mask, y_val):
@@ -576,6 +581,7 @@ class HCDCCondenser(Condenser):
                     edge_weight=torch.cat([fixed_weight, weights]),
                     train_mask=train_mask, val_mask=val_mask,
                     theta=self.theta, edge_init=self.edge_init_,
+                    self_loops=self.self_loops,
                     # every start tried and its agreement, kept with the graph
                     # so a surprising choice can be looked into later
                     start_weights=torch.tensor(list(self.start_agreement_),
