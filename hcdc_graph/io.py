@@ -8,7 +8,8 @@ imported here at module level).
 """
 import json
 import os
-from typing import Any, Dict, Optional, Tuple, Union
+import pickle
+from typing import IO, Any, Collection, Dict, Optional, Tuple, Union
 
 import torch
 
@@ -50,6 +51,59 @@ class CondensedFileError(ValueError):
     """A file that is not a (complete) hcdc-graph condensed graph."""
 
 
+class UnsafeFileError(ValueError):
+    """A file that asks for more than its format needs when loaded (a
+    pickle naming a function or class outside the few its format holds):
+    refused, because loading it could run code from it."""
+
+
+class _RestrictedUnpickler(pickle.Unpickler):
+    def __init__(self, file: IO[bytes], allowed: Collection[str], **kwargs):
+        super().__init__(file, **kwargs)
+        self.allowed = allowed
+
+    def find_class(self, module: str, name: str) -> Any:
+        if f'{module}.{name}' not in self.allowed:
+            raise UnsafeFileError(
+                f"'{getattr(self, 'path', 'the file')}' asks for "
+                f"{module}.{name} when loaded, which this kind of file never "
+                f"holds; refused (loading it could run code from it)")
+        return super().find_class(module, name)
+
+
+def restricted_load(file: IO[bytes], allowed: Collection[str],
+                    path: str = 'the file', **kwargs) -> Any:
+    """``pickle.load(file, **kwargs)`` that resolves only the globals named
+    in ``allowed`` (``'module.name'``) and raises :class:`UnsafeFileError`
+    for any other: plain data formats that happen to be pickles (Planetoid's
+    raw files) are read without running code from them."""
+    unpickler = _RestrictedUnpickler(file, allowed, **kwargs)
+    unpickler.path = path
+    return unpickler.load()
+
+
+def safe_torch_load(path: PathLike, what: str = 'file') -> Any:
+    """``torch.load(path, weights_only=True)`` with no fallback: a file that
+    needs more (pickled code or classes not allow-listed) raises
+    :class:`UnsafeFileError`, a corrupt one a ``ValueError``; both name
+    the file in one line."""
+    try:
+        return torch.load(path, map_location='cpu', weights_only=True)
+    except Exception as e:  # truncated zip, foreign or hostile pickle, ...
+        # torch's message is many lines; keep the one that says why
+        lines = [line.strip() for line in str(e).split(
+            'WeightsUnpickler error:')[-1].splitlines() if line.strip()]
+        first = lines[0] if lines else ''
+        if 'global' in first.lower():
+            raise UnsafeFileError(
+                f"'{path}' is not a safe {what}: "
+                f"{first.split(' was not an allowed global')[0]}; refused "
+                f"(loading it could run code from it)") from None
+        raise ValueError(f"'{path}' is not a readable {what} (truncated, "
+                         f"corrupt or of another format): "
+                         f"{type(e).__name__}: {first}") from None
+
+
 def save_payload(tensors: Dict[str, torch.Tensor], meta: Dict,
                  path: PathLike, fmt: str = FORMAT) -> None:
     """Writes tensors and scalar metadata to ``path`` atomically (other
@@ -80,11 +134,11 @@ def load_payload(path: PathLike, fmt: str = FORMAT
     if not os.path.exists(path):
         raise FileNotFoundError(f"No such file: '{path}'")
     try:
-        payload = torch.load(path, map_location='cpu', weights_only=True)
-    except Exception as e:  # truncated zip, foreign pickle, ...
-        raise CondensedFileError(
-            f"'{path}' is not a readable hcdc-graph file (truncated, corrupt "
-            f"or of another format): {type(e).__name__}: {e}") from None
+        payload = safe_torch_load(path, 'hcdc-graph file')
+    except UnsafeFileError:
+        raise
+    except ValueError as e:
+        raise CondensedFileError(str(e)) from None
     if not isinstance(payload, dict) or payload.get('format') != fmt:
         raise CondensedFileError(f"'{path}' is not an hcdc-graph file of "
                                  f"format '{fmt}'")

@@ -229,6 +229,13 @@ def test_load_never_executes_code(tmp_path):
     path = tmp_path / 'evil.pt'
     with open(path, 'wb') as f:
         pickle.dump(Evil(), f)
-    with pytest.raises(io.CondensedFileError):
+    # a plain pickle is no torch file; one saved by torch asks for exec
+    with pytest.raises(io.CondensedFileError) as info:
         io.load(path)
+    torch.save(Evil(), tmp_path / 'evil-torch.pt')
+    with pytest.raises(io.UnsafeFileError) as unsafe:
+        io.load(tmp_path / 'evil-torch.pt')
     assert not (tmp_path / 'pwned').exists()
+    for e in (info.value, unsafe.value):
+        assert len(str(e).splitlines()) == 1 and 'evil' in str(e)
+    assert 'GLOBAL exec' in str(unsafe.value)

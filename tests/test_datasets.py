@@ -334,3 +334,52 @@ def test_require_masks():
     data.train_mask = torch.ones(3, dtype=torch.bool)
     with pytest.raises(ValueError, match='length'):
         require_masks(data, 'train_mask')
+
+
+class _Evil:
+    """A pickle that writes a marker file when unpickled."""
+    def __init__(self, marker):
+        self.marker = str(marker)
+
+    def __reduce__(self):
+        return (exec, (f"open({self.marker!r}, 'w').write('ran')", ))
+
+
+@requires_planetoid
+def test_no_code_runs_from_dataset_files(tmp_path):
+    import pickle
+    from hcdc_graph.io import UnsafeFileError
+    src = osp.join(planetoid_root(), 'Planetoid', 'Cora', 'raw')
+
+    def fresh_root(name):
+        raw = tmp_path / name / 'Planetoid' / 'Cora' / 'raw'
+        raw.mkdir(parents=True)
+        for f in os.listdir(src):
+            shutil.copy(osp.join(src, f), raw / f)
+        return raw
+
+    marker = tmp_path / 'marker'
+    # a hostile raw pickle: refused by the restricted unpickler
+    raw = fresh_root('raw')
+    with open(raw / 'ind.cora.x', 'wb') as f:
+        pickle.dump(_Evil(marker), f, protocol=2)
+    with pytest.raises(UnsafeFileError, match=r'ind.cora.x.* asks for .*exec'):
+        load_dataset('Cora', root=str(tmp_path / 'raw'), download=False)
+    assert not marker.exists()
+    # hostile processed files: data.pt refused (no unsafe fallback), the
+    # pre_transform.pt and pre_filter.pt PyG would unpickle never read
+    raw = fresh_root('processed')
+    root = str(tmp_path / 'processed')
+    good = load_dataset('Cora', root=root, download=False)
+    processed = raw.parent / 'processed'
+    for name in ('pre_transform.pt', 'pre_filter.pt'):
+        torch.save(_Evil(marker), processed / name)
+    again = load_dataset('Cora', root=root, download=False)
+    assert torch.equal(again.x, good.x) and not marker.exists()
+    torch.save(_Evil(marker), processed / 'data.pt')
+    with pytest.raises(UnsafeFileError, match='not a safe processed') as e:
+        load_dataset('Cora', root=root, download=False)
+    assert len(str(e.value).splitlines()) == 1 and not marker.exists()
+    (processed / 'data.pt').write_bytes(b'not a zip')
+    with pytest.raises(ValueError, match='not a readable processed'):
+        load_dataset('Cora', root=root, download=False)

@@ -1,10 +1,16 @@
 """Loaders for the real datasets: offline-first, never prompting, with clear
 errors when files are missing."""
+import os
 import os.path as osp
 from typing import Callable, Dict, List, Optional, Tuple
+from unittest import mock
 
 import torch
 from torch_geometric.data import Data
+from torch_geometric.data.dataset import files_exist
+from torch_geometric.io import planetoid as planetoid_io
+
+from hcdc_graph import io
 
 from hcdc_graph.datasets.csbm import csbm
 from hcdc_graph.paths import data_root, exclusive_lock, writable_or_cache
@@ -67,14 +73,61 @@ def _missing(name: str, root: str, cause: Optional[BaseException]) -> None:
         f"(see datasets/README.md).")
 
 
+# The globals Planetoid's raw pickles hold (numpy arrays, a scipy CSR
+# matrix, the graph as a defaultdict of lists), under the module names old
+# and new versions of numpy and scipy give them.
+PLANETOID_GLOBALS = frozenset({
+    'numpy.core.multiarray._reconstruct', 'numpy._core.multiarray._reconstruct',
+    'numpy.ndarray', 'numpy.dtype', 'scipy.sparse.csr.csr_matrix',
+    'scipy.sparse._csr.csr_matrix', 'collections.defaultdict',
+    'builtins.list', '__builtin__.list'})
+
+
+class _RestrictedPickle:
+    """Stands in for the ``pickle`` module inside PyG's Planetoid reader,
+    whose ``pickle.load`` would run whatever a raw file asks for."""
+    @staticmethod
+    def load(file, **kwargs):
+        return io.restricted_load(file, PLANETOID_GLOBALS,
+                                  path=getattr(file, 'path', 'a raw file'),
+                                  **kwargs)
+
+
 def _with_processed_dir(cls: type) -> type:
-    """A subclass of a PyG dataset class that processes into the user's cache
-    when the dataset folder is read-only (PyG writes ``processed/`` beside
-    ``raw/``)."""
+    """A subclass of a PyG dataset class that never runs code from a file
+    and processes into the user's cache when the dataset folder is
+    read-only (PyG writes ``processed/`` beside ``raw/``).
+
+    PyG unpickles Planetoid's raw files with plain ``pickle``, reads
+    ``pre_transform.pt`` with ``weights_only=False``, and loads
+    ``processed/data.pt`` falling back to ``weights_only=False`` when the
+    safe load fails: each would run code from a hostile file. Here raw
+    pickles go through :func:`~hcdc_graph.io.restricted_load`, the
+    ``pre_*.pt`` files are never read (no ``pre_transform`` is used), and
+    processed files are loaded with ``weights_only=True`` and no fallback."""
     class WithWritableProcessedDir(cls):
         @property
         def processed_dir(self) -> str:
             return writable_or_cache(super().processed_dir)
+
+        def _process(self):
+            if files_exist(self.processed_paths):
+                return
+            os.makedirs(self.processed_dir, exist_ok=True)
+            with mock.patch.object(planetoid_io, 'pickle', _RestrictedPickle):
+                self.process()
+
+        def load(self, path: str, data_cls: type = Data) -> None:
+            register_safe_globals()
+            out = io.safe_torch_load(path, 'processed dataset file')
+            if not isinstance(out, tuple) or len(out) not in (2, 3) or \
+                    not isinstance(out[0], dict):
+                raise ValueError(f"'{path}' is not a processed PyG dataset "
+                                 f"file; delete it to have it made again")
+            data, self.slices = out[:2]
+            if len(out) == 3:
+                data_cls = out[2]
+            self.data = data_cls.from_dict(data)
 
     WithWritableProcessedDir.__name__ = cls.__name__
     return WithWritableProcessedDir

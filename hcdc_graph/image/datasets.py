@@ -27,6 +27,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from hcdc_graph.io import restricted_load
 from hcdc_graph.paths import cache_dir, data_root, exclusive_lock
 
 CIFAR10_CLASSES = ('airplane', 'automobile', 'bird', 'cat', 'deer', 'dog',
@@ -47,27 +48,18 @@ class ImageDataError(ValueError):
     """A dataset file that cannot be read (corrupt, truncated, unsafe)."""
 
 
-class _NumpyOnlyUnpickler(pickle.Unpickler):
-    # The CIFAR pickles hold dicts of numpy arrays, lists and bytes: allow
-    # exactly the callables that rebuild those, refuse everything else.
-    ALLOWED = {('numpy.core.multiarray', '_reconstruct'),
-               ('numpy._core.multiarray', '_reconstruct'),
-               ('numpy', 'ndarray'), ('numpy', 'dtype'),
-               ('_codecs', 'encode')}
-
-    def find_class(self, module, name):
-        if (module, name) not in self.ALLOWED:
-            raise pickle.UnpicklingError(
-                f"refusing to load '{module}.{name}': a CIFAR batch only "
-                f"contains numpy arrays")
-        return super().find_class(module, name)
+# The CIFAR pickles hold dicts of numpy arrays, lists and bytes: exactly
+# the callables that rebuild those, nothing else.
+CIFAR_GLOBALS = frozenset({
+    'numpy.core.multiarray._reconstruct', 'numpy._core.multiarray._reconstruct',
+    'numpy.ndarray', 'numpy.dtype', '_codecs.encode'})
 
 
 def read_batch(path: str) -> dict:
     """One official CIFAR pickle, read without executing code from it."""
     try:
         with open(path, 'rb') as f:
-            return _NumpyOnlyUnpickler(f, encoding='bytes').load()
+            return restricted_load(f, CIFAR_GLOBALS, path, encoding='bytes')
     except (pickle.UnpicklingError, EOFError, ValueError, TypeError,
             AttributeError, IndexError) as e:
         raise ImageDataError(f"'{path}' is not a readable CIFAR batch "
