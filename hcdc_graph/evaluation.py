@@ -14,7 +14,7 @@ from torch_geometric.data import Data
 from tqdm.auto import tqdm
 
 from hcdc_graph import io
-from hcdc_graph.datasets import cache_dir, require_masks
+from hcdc_graph.datasets import cache_dir, check_graph, require_masks
 from hcdc_graph.hypergrad import (HypergradientDivergenceError, Neumann,
                                   hypergradient, optimize_hyperparameters)
 from hcdc_graph.hypergrad.calibrate import train_params
@@ -46,6 +46,34 @@ def sample_filter_configs(n: int = 80, K: int = 2, seed: int = 0) -> Tensor:
     response = coeffs @ mu.pow(torch.arange(K + 1).view(-1, 1))
     gain = response.abs().max(dim=1).values.clamp_min(1e-12)
     return (coeffs / gain.view(-1, 1)).float()
+
+
+def check_configs(configs: Tensor, minimum: int = 1) -> None:
+    """Raises a ``ValueError`` unless ``configs`` is a finite ``(n, K + 1)``
+    tensor of at least ``minimum`` distinct filters (a ranking of copies
+    of one filter tells nothing)."""
+    if not isinstance(configs, Tensor) or configs.dim() != 2 or \
+            configs.size(1) < 2 or len(configs) < minimum:
+        raise ValueError(f"'configs' must be a (n >= {minimum}, K + 1) "
+                         f"tensor of filter coefficients, K >= 1")
+    if not bool(torch.isfinite(configs).all()):
+        raise ValueError("'configs' holds NaN or infinite coefficients")
+    if len(torch.unique(configs, dim=0)) < len(configs):
+        raise ValueError("'configs' holds the same filter more than once")
+
+
+def check_comparable(original: Data, condensed: Data) -> None:
+    """Raises a ``ValueError`` unless both graphs are valid and the
+    condensed one has the original's features and no class it lacks."""
+    check_graph(original)
+    check_graph(condensed)
+    if condensed.num_features != original.num_features:
+        raise ValueError(f"The condensed graph has {condensed.num_features} "
+                         f"features, the original {original.num_features}: "
+                         f"it was condensed from another graph")
+    if int(condensed.y.max()) > int(original.y.max()):
+        raise ValueError("The condensed graph has labels the original graph "
+                         "does not have")
 
 
 @dataclass
@@ -82,6 +110,20 @@ class Recipe:
     seeds: Sequence[int] = (0, )
     self_loops: bool = True
 
+    def __post_init__(self):
+        for name in ('hidden', 'epochs'):
+            if not isinstance(getattr(self, name), int) or \
+                    getattr(self, name) < 1:
+                raise ValueError(f"Recipe.{name} must be a positive integer "
+                                 f"(got {getattr(self, name)!r})")
+        if not self.lr > 0 or not self.weight_decay >= 0 or \
+                not 0 <= self.dropout < 1:
+            raise ValueError("Recipe needs lr > 0, weight_decay >= 0 and "
+                             "0 <= dropout < 1")
+        if len(self.seeds) == 0:
+            raise ValueError("Recipe.seeds is empty: give at least one "
+                             "training seed")
+
     def model(self, num_features: int, num_classes: int, K: int,
               **options) -> PolyGNN:
         """The PolyGNN this recipe trains (``options``, e.g. ``dropout=0.0``
@@ -99,7 +141,8 @@ def evaluate_configs(data: Data, configs: Tensor, recipe: Recipe,
     returns the mean validation accuracy (``acc``) and loss (``loss``) per
     config, and the mean test accuracy (``test_acc``) when ``data`` has a
     test split. The graph is used as a CSR adjacency (built once)."""
-    require_masks(data, 'train_mask', 'val_mask')
+    check_graph(data)
+    check_configs(configs)
     data = with_csr_adjacency(data)
     K = configs.size(1) - 1
     # cached: the normalized adjacency is built once per config, not per
@@ -197,8 +240,8 @@ def rank_correlation(original: Data, condensed: Data, configs: Tensor,
     (trained on S_train = ``train_mask``, scored on S_val = ``val_mask``).
     Ties in accuracy are broken by validation loss."""
     recipe = recipe or Recipe()
-    if configs.dim() != 2 or len(configs) < 3:
-        raise ValueError("'configs' must be a (n >= 3, K + 1) tensor")
+    check_configs(configs, minimum=3)
+    check_comparable(original, condensed)
     orig = original_results(original, configs, recipe, cache, progress)
     cond = evaluate_configs(condensed, configs, recipe, progress,
                             'condensed')
@@ -385,15 +428,8 @@ def transfer_results(original: Data, condensed: Data, configs: Tensor,
     Laplacian), so both graphs need the same features and classes.
     """
     recipe = recipe or Recipe()
-    require_masks(condensed, 'train_mask', 'val_mask')
-    require_masks(original, 'val_mask')
-    if condensed.num_features != original.num_features:
-        raise ValueError(f"The condensed graph has {condensed.num_features} "
-                         f"features, the original {original.num_features}")
+    check_comparable(original, condensed)
     num_classes = int(original.y.max()) + 1
-    if int(condensed.y.max()) >= num_classes:
-        raise ValueError("The condensed graph has labels the original "
-                         "graph does not have")
     condensed = with_csr_adjacency(condensed)
     # Only the validation split is scored on the original graph.
     target = Data(x=original.x, edge_index=with_csr_adjacency(

@@ -146,7 +146,22 @@ def load_payload(path: PathLike, fmt: str = FORMAT
         raise CondensedFileError(f"'{path}' has format version "
                                  f"{payload.get('version')}; this hcdc-graph "
                                  f"reads version {VERSION}")
-    return payload['tensors'], payload['meta']
+    tensors, meta = payload.get('tensors'), payload.get('meta')
+    if not isinstance(tensors, dict) or not all(
+            isinstance(k, str) and isinstance(v, torch.Tensor)
+            for k, v in tensors.items()):
+        raise CondensedFileError(f"'{path}' is damaged: its 'tensors' must "
+                                 f"map names to tensors")
+    if not isinstance(meta, dict) or not all(
+            isinstance(k, str) and isinstance(v, _SCALARS)
+            for k, v in meta.items()):
+        raise CondensedFileError(f"'{path}' is damaged: its 'meta' must map "
+                                 f"names to str/int/float/bool values")
+    if set(tensors) & set(meta):
+        raise CondensedFileError(f"'{path}' is damaged: "
+                                 f"{sorted(set(tensors) & set(meta))} stored "
+                                 f"both as tensors and as metadata")
+    return tensors, meta
 
 
 def save(data, path: PathLike) -> None:
@@ -167,9 +182,25 @@ def load(path: PathLike):
 
     Raises:
         FileNotFoundError: ``path`` does not exist.
-        CondensedFileError: the file is truncated, corrupt, or not an
-            hcdc-graph condensed graph.
+        CondensedFileError: the file is truncated, corrupt, not an
+            hcdc-graph condensed graph, or holds a malformed graph (see
+            :func:`~hcdc_graph.validation.check_graph`: checked before any
+            tensor is used).
+        UnsafeFileError: the file would run code if unpickled.
     """
     from torch_geometric.data import Data
+
+    from hcdc_graph.validation import check_graph
     tensors, meta = load_payload(path)
-    return Data(**tensors, **meta)
+    missing = [k for k in ('x', 'y', 'edge_index', 'train_mask', 'val_mask')
+               if k not in tensors]
+    if missing:
+        raise CondensedFileError(f"'{path}' is not a complete condensed "
+                                 f"graph: it has no {', '.join(missing)}")
+    data = Data(**tensors, **meta)
+    try:
+        check_graph(data)
+    except ValueError as e:
+        raise CondensedFileError(f"'{path}' holds a malformed graph: "
+                                 f"{e}") from None
+    return data

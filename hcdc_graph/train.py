@@ -7,7 +7,7 @@ import torch.nn.functional as F
 from torch import Tensor
 from torch_geometric.data import Data
 
-from hcdc_graph.datasets import require_finite_features, require_masks
+from hcdc_graph.validation import check_graph, require_masks
 
 
 @dataclass
@@ -66,10 +66,9 @@ def fit_node_classifier(model: torch.nn.Module, data: Data,
     :class:`~hcdc_graph.nn.PolyGNN`); :obj:`None` uses the model's own.
     ``data.edge_weight`` is used when present.
     """
-    require_masks(data, 'train_mask', 'val_mask')
+    check_graph(data)
     if epochs < 1:
         raise ValueError(f"'epochs' must be positive (got {epochs})")
-    require_finite_features(data)
     torch.manual_seed(seed)
     model.reset_parameters()
     optimizer = torch.optim.Adam(model.parameters(), lr=lr,

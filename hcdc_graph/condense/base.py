@@ -11,7 +11,7 @@ from torch import Tensor
 from torch_geometric.data import Data
 from torch_geometric.utils import subgraph
 
-from hcdc_graph.datasets import require_finite_features, require_masks
+from hcdc_graph.validation import check_graph
 from hcdc_graph.profiling import peak_rss_mb, reset_peak_rss
 
 
@@ -169,19 +169,6 @@ def seed_everything(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed)
     torch.manual_seed(seed)
-
-
-def check_graph(data: Data) -> None:
-    """Raises a clear ``ValueError`` for a graph a condenser cannot use."""
-    if getattr(data, 'x', None) is None or data.num_nodes in (None, 0):
-        raise ValueError("The graph is empty: it has no nodes or no node "
-                         "features")
-    if getattr(data, 'y', None) is None:
-        raise ValueError("The graph has no labels 'y'")
-    if getattr(data, 'edge_index', None) is None:
-        raise ValueError("The graph has no 'edge_index'")
-    require_masks(data, 'train_mask', 'val_mask')
-    require_finite_features(data)
 
 
 def stratified_nodes(data: Data, mask: Tensor, budget: Tensor,

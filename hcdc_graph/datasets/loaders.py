@@ -319,25 +319,3 @@ def load_dataset(name: str, root: Optional[str] = None,
     if args:
         data.split = split
     return data
-
-
-def require_finite_features(data: Data) -> None:
-    """Raises a clear error when ``data.x`` holds NaN or infinite values."""
-    if not torch.isfinite(data.x).all():
-        raise ValueError("The node features contain NaN or infinite values")
-
-
-def require_masks(data: Data, *names: str) -> None:
-    """Raises a clear error when ``data`` lacks one of the boolean node masks
-    ``names`` (e.g. ``'train_mask'``) or when one of them is empty."""
-    for name in names:
-        mask = getattr(data, name, None)
-        if mask is None:
-            raise ValueError(f"The graph has no '{name}': a node mask is "
-                             f"needed here (set data.{name} = a boolean "
-                             f"tensor of length num_nodes)")
-        if mask.dtype != torch.bool or mask.numel() != data.num_nodes:
-            raise ValueError(f"data.{name} must be a boolean tensor of length "
-                             f"num_nodes={data.num_nodes}")
-        if not bool(mask.any()):
-            raise ValueError(f"data.{name} selects no node")
