@@ -2,12 +2,14 @@
 original graph does?"""
 import hashlib
 import json
+import os
 import os.path as osp
 from dataclasses import asdict, dataclass, field
 from typing import Dict, List, Optional, Sequence
 
 import numpy as np
 import torch
+from filelock import FileLock
 from scipy import stats
 from torch import Tensor
 from torch_geometric.data import Data
@@ -214,20 +216,40 @@ def original_results(data: Data, configs: Tensor, recipe: Recipe,
     on which other configs are evaluated."""
     folder = cache or osp.join(cache_dir(), 'ground_truth')
     path = osp.join(folder, f'{_cache_key(data, recipe)}.json')
-    saved = {}
-    if osp.exists(path):
-        saved = io.read_json(path)
+    check_configs(configs)
+    saved = _read_ground_truth(path)
     missing = [i for i in range(len(configs))
                if _config_key(configs[i]) not in saved]
     if missing:
+        check_graph(data)
         csr = with_csr_adjacency(data)  # built once, not per config
+        os.makedirs(folder, exist_ok=True)
         for i in tqdm(missing, desc='original', disable=not progress):
             result = evaluate_configs(csr, configs[i:i + 1], recipe)
-            saved[_config_key(configs[i])] = {k: float(v[0])
-                                             for k, v in result.items()}
-            io.write_json(path, saved)
+            # read-modify-write under the lock: another process filling
+            # the same file meanwhile keeps its entries
+            with FileLock(f'{path}.lock'):
+                saved = _read_ground_truth(path)
+                saved[_config_key(configs[i])] = {
+                    k: float(v[0]) for k, v in result.items()}
+                io.write_json(path, saved)
     rows = [saved[_config_key(c)] for c in configs]
     return {k: np.array([row[k] for row in rows]) for k in rows[0]}
+
+
+def _read_ground_truth(path: str) -> Dict[str, dict]:
+    if not osp.exists(path):
+        return {}
+    try:
+        saved = io.read_json(path)
+    except ValueError as e:  # JSONDecodeError, UnicodeDecodeError
+        raise ValueError(f"The ground-truth cache '{path}' is corrupt "
+                         f"({type(e).__name__}: {e}); delete it to "
+                         f"recompute its configs") from None
+    if not isinstance(saved, dict):
+        raise ValueError(f"The ground-truth cache '{path}' is corrupt (not "
+                         f"an object); delete it to recompute its configs")
+    return saved
 
 
 def rank_correlation(original: Data, condensed: Data, configs: Tensor,

@@ -7,6 +7,8 @@ import os.path as osp
 import stat
 from typing import Iterator, Optional
 
+from filelock import FileLock
+
 
 def data_root(root: Optional[str] = None) -> str:
     """The data root: ``root`` if given, else ``$HCDC_DATA``, else
@@ -58,19 +60,10 @@ def writable_or_cache(path: str, kind: str = 'processed') -> str:
 @contextlib.contextmanager
 def exclusive_lock(name: str) -> Iterator[None]:
     """Holds an inter-process lock named ``name`` (a file under
-    ``<cache>/locks``) for the ``with`` block, so that two processes never
-    write the same cache files at once (a reader would otherwise see a
-    half-written file). Without ``fcntl`` (Windows) it does not lock."""
-    try:
-        import fcntl
-    except ImportError:  # pragma: no cover
-        yield
-        return
+    ``<cache>/locks``, through :mod:`filelock`) for the ``with`` block, so
+    that two processes never write the same cache files at once (a reader
+    would otherwise see a half-written file)."""
     folder = osp.join(cache_dir(), 'locks')
     os.makedirs(folder, exist_ok=True)
-    with open(osp.join(folder, f'{name}.lock'), 'a') as f:
-        fcntl.flock(f, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(f, fcntl.LOCK_UN)
+    with FileLock(osp.join(folder, f'{name}.lock')):
+        yield

@@ -293,3 +293,34 @@ def test_operator_is_part_of_the_ground_truth_key(tmp_path):
     assert evaluation._cache_key(data, FAST) == evaluation._cache_key(
         data, Recipe(hidden=8, epochs=30, dropout=0.0, seeds=(0, ),
                      self_loops=True))
+
+
+def test_two_processes_filling_one_ground_truth_keep_every_entry(tmp_path):
+    import subprocess
+    import sys
+    script = (
+        "import sys, torch\n"
+        "from hcdc_graph.datasets import csbm\n"
+        "from hcdc_graph.evaluation import (Recipe, original_results,\n"
+        "                                   sample_filter_configs)\n"
+        "part = int(sys.argv[1])\n"
+        "configs = sample_filter_configs(12, seed=0)[part::2]\n"
+        "original_results(csbm(num_nodes=120, seed=2), configs,\n"
+        "                 Recipe(hidden=4, epochs=40), sys.argv[2])\n")
+    jobs = [subprocess.Popen([sys.executable, '-c', script, str(part),
+                              str(tmp_path)]) for part in (0, 1)]
+    assert [job.wait(timeout=300) for job in jobs] == [0, 0]
+    files = [p for p in tmp_path.iterdir() if p.suffix == '.json']
+    assert len(files) == 1
+    assert len(json.loads(files[0].read_text())) == 12
+
+
+def test_corrupt_ground_truth_cache_is_a_clear_error(tmp_path):
+    data = csbm(num_nodes=120, seed=2)
+    configs = sample_filter_configs(2, seed=0)
+    original_results(data, configs, FAST, str(tmp_path))
+    path, = [p for p in tmp_path.iterdir() if p.suffix == '.json']
+    path.write_text('{"half')
+    with pytest.raises(ValueError, match='corrupt.*delete it') as e:
+        original_results(data, configs, FAST, str(tmp_path))
+    assert str(path) in str(e.value)
