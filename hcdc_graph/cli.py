@@ -1,15 +1,114 @@
-"""The ``hcdc-graph`` command line."""
+"""The ``hcdc-graph`` command line.
+
+Every argument is parsed and checked (ranges, output paths) before torch or
+any dataset is loaded, so a bad value is refused at once: a user error is
+one line on stderr and exit status 2; an internal error keeps its
+traceback.
+"""
 import argparse
+import json
+import math
+import os
+import os.path as osp
 import shlex
 import sys
 import time
-from typing import List, Optional
+from typing import Callable, List, Optional
 
 from hcdc_graph import __version__
+from hcdc_graph.paths import is_writable
+
+# The condensers' names (hcdc_graph.condense.CONDENSERS), known here
+# without importing torch.
+GRAPH_METHODS = ('random', 'gcond-x', 'gcond', 'hcdc')
 
 
 class CLIError(Exception):
     """A user error: printed as one line, exit status 2."""
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with a one-line error, as for every other user error."""
+    def error(self, message: str):
+        self.exit(2, f'{self.prog}: error: {message} (see --help)\n')
+
+
+def _number(kind: type, low: Optional[float] = None,
+            high: Optional[float] = None, open_low: bool = False,
+            open_high: bool = False) -> Callable[[str], float]:
+    """An argparse type: a finite ``kind`` within the given bounds."""
+    def parse(text: str):
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(
+                f"{text!r} is not {'an integer' if kind is int else 'a number'}")
+        bad = not math.isfinite(value) or \
+            (low is not None and (value <= low if open_low else value < low)) \
+            or (high is not None and (value >= high if open_high
+                                      else value > high))
+        if bad:
+            lo = '' if low is None else ('(' if open_low else '[') + f'{low}'
+            hi = '' if high is None else f'{high}' + (')' if open_high
+                                                      else ']')
+            where = f'in {lo}, {hi}' if low is not None and high is not None \
+                else f'at least {low}' if not open_low else f'above {low}'
+            raise argparse.ArgumentTypeError(f"must be finite and {where} "
+                                             f"(got {text})")
+        return value
+    return parse
+
+
+POSITIVE_INT = _number(int, 1)
+COUNT = _number(int, 0)
+RATIO = _number(float, 0, 1, open_low=True, open_high=True)
+FRACTION = _number(float, 0, 1)
+POSITIVE = _number(float, 0, open_low=True)
+NON_NEGATIVE = _number(float, 0)
+FINITE = _number(float)
+
+
+def _output_file(path: str) -> str:
+    """An argparse type: a file path that can be written (its folder exists
+    and is writable, it is no folder), checked before any work."""
+    if not path:
+        raise argparse.ArgumentTypeError("the output path is empty")
+    if path == '-':
+        return path
+    if osp.isdir(path):
+        raise argparse.ArgumentTypeError(f"'{path}' is a folder, not a file")
+    folder = osp.dirname(osp.abspath(path))
+    if not osp.isdir(folder):
+        raise argparse.ArgumentTypeError(f"the folder of '{path}' does not "
+                                         f"exist")
+    if not is_writable(folder):
+        raise argparse.ArgumentTypeError(f"the folder of '{path}' is not "
+                                         f"writable")
+    return path
+
+
+def _output_dir(path: str) -> str:
+    """An argparse type: a folder that exists or can be made, writable."""
+    if not path:
+        raise argparse.ArgumentTypeError("the output folder is empty")
+    if osp.exists(path) and not osp.isdir(path):
+        raise argparse.ArgumentTypeError(f"'{path}' is a file, not a folder")
+    if not is_writable(path):
+        raise argparse.ArgumentTypeError(f"'{path}' is not writable")
+    return path
+
+
+def _report(args: argparse.Namespace, text: str, obj: dict) -> None:
+    """Prints ``text``; with ``--json FILE`` also writes ``obj`` there, with
+    ``--json -`` to stdout (``text`` then goes to stderr)."""
+    target = getattr(args, 'json', None)
+    print(text, file=sys.stderr if target == '-' else sys.stdout)
+    if target == '-':
+        json.dump(obj, sys.stdout, indent=1)
+        print()
+    elif target:
+        with open(target, 'w') as f:
+            json.dump(obj, f, indent=1)
 
 
 def _load(args: argparse.Namespace):
@@ -20,12 +119,12 @@ def _load(args: argparse.Namespace):
 
 # Options of the generated 'csbm' dataset: (flag, type, help).
 GENERATOR_OPTIONS = (
-    ('--num-nodes', int, 'number of nodes'),
-    ('--num-classes', int, 'number of classes'),
-    ('--avg-degree', float, 'average degree'),
-    ('--homophily', float, 'share of same-class edges, in [0, 1]'),
-    ('--feature-dim', int, 'node feature size'),
-    ('--feature-noise', float, 'feature noise scale'),
+    ('--num-nodes', POSITIVE_INT, 'number of nodes'),
+    ('--num-classes', _number(int, 2), 'number of classes'),
+    ('--avg-degree', POSITIVE, 'average degree (below --num-nodes)'),
+    ('--homophily', FRACTION, 'share of same-class edges, in [0, 1]'),
+    ('--feature-dim', POSITIVE_INT, 'node feature size'),
+    ('--feature-noise', NON_NEGATIVE, 'feature noise scale'),
 )
 
 
@@ -54,24 +153,27 @@ def _train(args: argparse.Namespace) -> None:
     model = PolyGNN(data.num_features, args.hidden, int(data.y.max()) + 1,
                     K=len(args.coeffs) - 1, dropout=args.dropout,
                     self_loops=args.self_loops)
-    accs = [fit_node_classifier(model, data, coeffs, epochs=args.epochs,
-                                seed=seed).test_acc for seed in args.seeds]
+    results = [fit_node_classifier(model, data, coeffs, epochs=args.epochs,
+                                   seed=seed) for seed in args.seeds]
+    if not all(math.isfinite(r.train_loss) for r in results):
+        raise CLIError(f"training diverged (the loss is not finite) with "
+                       f"the filter {args.coeffs}: scale the coefficients "
+                       f"down (the sampled filters have peak gain 1)")
+    accs = [r.test_acc for r in results]
     mean = sum(accs) / len(accs)
     std = (sum((a - mean) ** 2 for a in accs) / max(1, len(accs) - 1)) ** .5
-    print(f'{data.name}: PolyGNN filter {args.coeffs}, {args.epochs} epochs, '
-          f'seeds {args.seeds}: test accuracy {100 * mean:.2f} ± '
-          f'{100 * std:.2f} %')
+    _report(args, f'{data.name}: PolyGNN filter {args.coeffs}, '
+                  f'{args.epochs} epochs, seeds {args.seeds}: test accuracy '
+                  f'{100 * mean:.2f} ± {100 * std:.2f} %',
+            {'dataset': data.name, 'coeffs': args.coeffs,
+             'seeds': args.seeds, 'self_loops': args.self_loops,
+             'runs': [r.as_dict() for r in results]})
 
 
 def _condense(args: argparse.Namespace) -> None:
-    from hcdc_graph import io
-    from hcdc_graph.condense import CONDENSERS
-
-    if args.method not in CONDENSERS:
+    if args.method not in GRAPH_METHODS:
         raise CLIError(f"unknown method '{args.method}'; choose one of "
-                       f"{', '.join(CONDENSERS)}")
-    if not 0 < args.ratio < 1:
-        raise CLIError(f"--ratio must be in (0, 1) (got {args.ratio})")
+                       f"{', '.join(GRAPH_METHODS)}")
     options = {}
     if args.original_nodes is not None:
         if args.method != 'hcdc':
@@ -82,6 +184,8 @@ def _condense(args: argparse.Namespace) -> None:
             raise CLIError("--self-loops / --no-self-loops apply to --method "
                            "hcdc only (the other methods evaluate no filter)")
         options['self_loops'] = args.self_loops
+    from hcdc_graph import io
+    from hcdc_graph.condense import CONDENSERS
     data = _load(args)
     condensed = CONDENSERS[args.method](data, args.ratio,
                                         val_ratio=args.val_ratio,
@@ -89,26 +193,28 @@ def _condense(args: argparse.Namespace) -> None:
                                         progress=not args.quiet,
                                         **options).fit()
     io.save(condensed, args.out)
-    print(f"{args.method} on {data.name} at ratio {args.ratio}: "
-          f"{int(condensed.train_mask.sum())} training + "
-          f"{int(condensed.val_mask.sum())} validation nodes, "
-          f"{condensed.edge_index.size(1)} edges, "
-          f"{condensed.condense_seconds:.1f} s -> {args.out}")
+    _report(args, f"{args.method} on {data.name} at ratio {args.ratio}: "
+                  f"{int(condensed.train_mask.sum())} training + "
+                  f"{int(condensed.val_mask.sum())} validation nodes, "
+                  f"{condensed.edge_index.size(1)} edges, "
+                  f"{condensed.condense_seconds:.1f} s -> {args.out}",
+            {'out': args.out, 'num_train': int(condensed.train_mask.sum()),
+             'num_val': int(condensed.val_mask.sum()),
+             'num_edges': int(condensed.edge_index.size(1)),
+             **{k: v for k, v in condensed.to_dict().items()
+                if isinstance(v, (str, int, float, bool))}})
 
 
 IMAGE_CONDENSERS = ('random', 'dc', 'hcdc')
 
 
 def _image_condense(args: argparse.Namespace) -> None:
-    from hcdc_graph.image.condense import DCCondenser, RandomImageCondenser
-    from hcdc_graph.image.datasets import load_cifar10
-    from hcdc_graph.image.hcdc import HCDCImageCondenser
-
     if args.method not in IMAGE_CONDENSERS:
         raise CLIError(f"unknown method '{args.method}'; choose one of "
                        f"{', '.join(IMAGE_CONDENSERS)}")
-    if args.ipc < 1:
-        raise CLIError(f"--ipc must be positive (got {args.ipc})")
+    from hcdc_graph.image.condense import DCCondenser, RandomImageCondenser
+    from hcdc_graph.image.datasets import load_cifar10
+    from hcdc_graph.image.hcdc import HCDCImageCondenser
     cls = {'random': RandomImageCondenser, 'dc': DCCondenser,
            'hcdc': HCDCImageCondenser}[args.method]
     data = load_cifar10(args.root)
@@ -123,28 +229,23 @@ def _image_condense(args: argparse.Namespace) -> None:
 
 
 def _image_evaluate(args: argparse.Namespace) -> None:
-    import json
-
+    if args.archs < 3:
+        raise CLIError(f"--archs must be at least 3 (got {args.archs})")
     from hcdc_graph.image.condense import CondensedImages
     from hcdc_graph.image.evaluation import rank_correlation
     from hcdc_graph.image.nasbench201 import (load_ground_truth,
                                               sample_architectures)
-
-    if args.archs < 3:
-        raise CLIError(f"--archs must be at least 3 (got {args.archs})")
     condensed = CondensedImages.load(args.condensed)
     truth = load_ground_truth(args.table)
     archs = sample_architectures(args.archs, args.seed)
     result = rank_correlation(condensed, archs, truth, epochs=args.epochs,
                               out_dir=args.out_dir, progress=not args.quiet)
-    print(f"{condensed.meta.get('method', '?')}: {args.archs} architectures "
-          f"(seed {args.seed}): Spearman {result.spearman:.3f} (p = "
-          f"{result.spearman_pvalue:.2g}), Kendall {result.kendall:.3f}; "
-          f"Perf. {result.perf:.2f} % (best sampled "
-          f"{result.best_sampled:.2f} %)")
-    if args.json:
-        with open(args.json, 'w') as f:
-            json.dump(result.as_dict(), f, indent=1)
+    _report(args, f"{condensed.meta.get('method', '?')}: {args.archs} "
+                  f"architectures (seed {args.seed}): Spearman "
+                  f"{result.spearman:.3f} (p = {result.spearman_pvalue:.2g}), "
+                  f"Kendall {result.kendall:.3f}; Perf. {result.perf:.2f} % "
+                  f"(best sampled {result.best_sampled:.2f} %)",
+            result.as_dict())
 
 
 def _recipe(args: argparse.Namespace):
@@ -154,15 +255,12 @@ def _recipe(args: argparse.Namespace):
 
 
 def _evaluate(args: argparse.Namespace) -> None:
-    import json
-
+    if args.configs < 3:
+        raise CLIError(f"--configs must be at least 3 (got {args.configs})")
     from hcdc_graph import io
     from hcdc_graph.evaluation import (rank_correlation,
                                        sample_filter_configs,
                                        selected_performance)
-
-    if args.configs < 3:
-        raise CLIError(f"--configs must be at least 3 (got {args.configs})")
     condensed = io.load(args.condensed)
     data = _load(args)
     if condensed.num_features != data.num_features:
@@ -177,32 +275,27 @@ def _evaluate(args: argparse.Namespace) -> None:
                                 hpo_steps=args.hpo_steps, rank=rank)
     hpo = '–' if perf.hpo_test_acc is None else \
         f'{100 * perf.hpo_test_acc:.2f} %'
-    print(f"{data.name}, {args.configs} filters (config seed "
-          f"{args.config_seed}), condensed graph "
-          f"{getattr(condensed, 'method', '?')} with "
-          f"{int(condensed.train_mask.sum())} + "
-          f"{int(condensed.val_mask.sum())} nodes:\n"
-          f"  Corr. (Spearman) {rank.spearman:.3f}   Kendall τ "
-          f"{rank.kendall:.3f}   Spearman over the better half "
-          f"{rank.spearman_top_half:.3f}\n"
-          f"  Perf. {100 * perf.grid_test_acc:.2f} % (grid), {hpo} (HPO); "
-          f"whole-graph oracle {100 * perf.oracle_test_acc:.2f} %")
-    if args.json:
-        with open(args.json, 'w') as f:
-            json.dump({'dataset': data.name, 'condensed': args.condensed,
-                       **rank.as_dict(), **perf.as_dict()}, f, indent=1)
+    _report(args, f"{data.name}, {args.configs} filters (config seed "
+                  f"{args.config_seed}), condensed graph "
+                  f"{getattr(condensed, 'method', '?')} with "
+                  f"{int(condensed.train_mask.sum())} + "
+                  f"{int(condensed.val_mask.sum())} nodes:\n"
+                  f"  Corr. (Spearman) {rank.spearman:.3f}   Kendall τ "
+                  f"{rank.kendall:.3f}   Spearman over the better half "
+                  f"{rank.spearman_top_half:.3f}\n"
+                  f"  Perf. {100 * perf.grid_test_acc:.2f} % (grid), {hpo} "
+                  f"(HPO); whole-graph oracle "
+                  f"{100 * perf.oracle_test_acc:.2f} %",
+            {'dataset': data.name, 'condensed': args.condensed,
+             **rank.as_dict(), **perf.as_dict()})
 
 
 def _table2(args: argparse.Namespace) -> None:
-    from hcdc_graph.condense import CONDENSERS
-    from hcdc_graph.table2 import run_table2
-
     for method in args.methods:
-        if method not in CONDENSERS:
+        if method not in GRAPH_METHODS:
             raise CLIError(f"unknown method '{method}'; choose from "
-                           f"{', '.join(CONDENSERS)}")
-    if args.ratios and not all(0 < r < 1 for r in args.ratios):
-        raise CLIError(f"--ratios must be in (0, 1) (got {args.ratios})")
+                           f"{', '.join(GRAPH_METHODS)}")
+    from hcdc_graph.table2 import run_table2
     start = time.perf_counter()
     text = run_table2(args.datasets, args.ratios, args.methods,
                       list(range(args.seeds)), args.out, args.configs,
@@ -218,25 +311,19 @@ def _table2(args: argparse.Namespace) -> None:
 
 
 def _benchmark(args: argparse.Namespace) -> None:
-    from hcdc_graph.benchmark import OPERATORS, RATIOS, run_benchmark
-    from hcdc_graph.condense import CONDENSERS
-
+    for method in args.methods:
+        if method not in GRAPH_METHODS:
+            raise CLIError(f"unknown method '{method}'; choose from "
+                           f"{', '.join(GRAPH_METHODS)}")
+    for operator in args.operators:
+        if operator not in ('noloops', 'loops'):
+            raise CLIError(f"unknown operator '{operator}'; choose from "
+                           f"noloops, loops")
+    from hcdc_graph.benchmark import RATIOS, run_benchmark
     for name in args.datasets:
         if name not in RATIOS:
             raise CLIError(f"unknown benchmark dataset '{name}'; choose from "
                            f"{', '.join(RATIOS)}")
-    for method in args.methods:
-        if method not in CONDENSERS:
-            raise CLIError(f"unknown method '{method}'; choose from "
-                           f"{', '.join(CONDENSERS)}")
-    for operator in args.operators:
-        if operator not in OPERATORS:
-            raise CLIError(f"unknown operator '{operator}'; choose from "
-                           f"{', '.join(OPERATORS)}")
-    if args.ratios and not all(0 < r < 1 for r in args.ratios):
-        raise CLIError(f"--ratios must be in (0, 1) (got {args.ratios})")
-    if args.seeds < 1:
-        raise CLIError(f"--seeds must be positive (got {args.seeds})")
     start = time.perf_counter()
     text = run_benchmark(args.datasets, args.out, args.ratios, args.methods,
                          list(range(args.seeds)), args.operators, args.root,
@@ -258,16 +345,16 @@ def _add_operator_option(parser: argparse.ArgumentParser,
 
 def _add_recipe_options(parser: argparse.ArgumentParser) -> None:
     _add_operator_option(parser)
-    parser.add_argument('--configs', type=int, default=80,
+    parser.add_argument('--configs', type=_number(int, 3), default=80,
                         help='number of sampled filters (default: 80)')
     parser.add_argument('--config-seed', type=int, default=0,
                         help='seed of the sampled filters (order K = 2)')
-    parser.add_argument('--hidden', type=int, default=64)
-    parser.add_argument('--epochs', type=int, default=200,
+    parser.add_argument('--hidden', type=POSITIVE_INT, default=64)
+    parser.add_argument('--epochs', type=POSITIVE_INT, default=200,
                         help='training epochs per filter (default: 200)')
     parser.add_argument('--train-seeds', type=int, nargs='+', default=[0],
                         help='training seeds averaged per filter')
-    parser.add_argument('--hpo-steps', type=int, default=20,
+    parser.add_argument('--hpo-steps', type=COUNT, default=20,
                         help='continuous HPO steps on the condensed graph '
                              '(0: grid only)')
     parser.add_argument('--quiet', action='store_true',
@@ -283,7 +370,7 @@ def _add_data_options(parser: argparse.ArgumentParser) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog='hcdc-graph',
         description='Hyperparameter-calibrated dataset condensation for '
                     'PyTorch Geometric.')
@@ -295,13 +382,18 @@ def build_parser() -> argparse.ArgumentParser:
         'train', help='train PolyGNN with one filter on a dataset and print '
                       'its test accuracy')
     train.add_argument('--dataset', default='Cora')
-    train.add_argument('--coeffs', type=float, nargs='+', default=[1, -1, 0],
+    train.add_argument('--coeffs', type=FINITE, nargs='+', default=[1, -1, 0],
                        help='filter coefficients λ_0..λ_K (default: the GCN '
                             'filter 1 -1 0)')
-    train.add_argument('--hidden', type=int, default=64)
-    train.add_argument('--dropout', type=float, default=0.5)
-    train.add_argument('--epochs', type=int, default=200)
+    train.add_argument('--hidden', type=POSITIVE_INT, default=64)
+    train.add_argument('--dropout', type=_number(float, 0, 1,
+                                                 open_high=True),
+                       default=0.5)
+    train.add_argument('--epochs', type=POSITIVE_INT, default=200)
     train.add_argument('--seeds', type=int, nargs='+', default=[0, 1, 2])
+    train.add_argument('--json', type=_output_file, default=None,
+                       help="also write the results as JSON to this file "
+                            "('-': stdout)")
     _add_operator_option(train)
     _add_data_options(train)
     train.set_defaults(func=_train)
@@ -311,17 +403,20 @@ def build_parser() -> argparse.ArgumentParser:
     condense.add_argument('--dataset', required=True)
     condense.add_argument('--method', required=True,
                           help='random, gcond-x, gcond or hcdc')
-    condense.add_argument('--ratio', type=float, required=True,
+    condense.add_argument('--ratio', type=RATIO, required=True,
                           help='synthetic training nodes / all nodes')
-    condense.add_argument('--val-ratio', type=float, default=None,
+    condense.add_argument('--val-ratio', type=POSITIVE, default=None,
                           help='validation / training nodes (default: the '
                                'original ratio)')
     condense.add_argument('--seed', type=int, default=0)
-    condense.add_argument('--original-nodes', type=int, default=None,
+    condense.add_argument('--original-nodes', type=POSITIVE_INT, default=None,
                           help='hcdc only: original-graph hypergradients on '
                                'random samples of this many nodes (graphs '
                                'too large for full batch, e.g. Reddit)')
-    condense.add_argument('--out', required=True)
+    condense.add_argument('--out', type=_output_file, required=True)
+    condense.add_argument('--json', type=_output_file, default=None,
+                          help="also write what was made as JSON to this "
+                               "file ('-': stdout)")
     condense.add_argument('--quiet', action='store_true',
                           help='no progress bar')
     _add_operator_option(condense, default=None)
@@ -334,9 +429,9 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument('--dataset', required=True)
     evaluate.add_argument('--condensed', required=True,
                           help='a file written by `hcdc-graph condense`')
-    evaluate.add_argument('--json', default=None,
-                          help='also write the results (per config too) '
-                               'to this JSON file')
+    evaluate.add_argument('--json', type=_output_file, default=None,
+                          help="also write the results (per config too) "
+                               "as JSON to this file ('-': stdout)")
     _add_recipe_options(evaluate)
     _add_data_options(evaluate)
     evaluate.set_defaults(func=_evaluate)
@@ -344,13 +439,13 @@ def build_parser() -> argparse.ArgumentParser:
     table2 = sub.add_parser(
         'table2', help="reproduce the paper's Table 2 (resumable cells)")
     table2.add_argument('--datasets', nargs='+', default=['Cora', 'CiteSeer'])
-    table2.add_argument('--ratios', type=float, nargs='+', default=None,
+    table2.add_argument('--ratios', type=RATIO, nargs='+', default=None,
                         help="default: the paper's ratios per dataset")
     table2.add_argument('--methods', nargs='+',
                         default=['random', 'gcond-x', 'gcond', 'hcdc'])
-    table2.add_argument('--seeds', type=int, default=3,
+    table2.add_argument('--seeds', type=POSITIVE_INT, default=3,
                         help='condensation seeds 0..N-1 (default: 3)')
-    table2.add_argument('--out', required=True,
+    table2.add_argument('--out', type=_output_dir, required=True,
                         help='folder for cells/*.json and table2.md')
     table2.add_argument('--ground-truth', default=None, metavar='DIR',
                         help='folder of the cached original-graph results '
@@ -360,7 +455,8 @@ def build_parser() -> argparse.ArgumentParser:
                              'there (default: <cache>/table2/graphs)')
     table2.add_argument('--report-only', action='store_true',
                         help='tabulate the cells found; compute nothing')
-    table2.add_argument('--report', default=None, metavar='FILE',
+    table2.add_argument('--report', type=_output_file, default=None,
+                        metavar='FILE',
                         help='where the table goes (default: '
                              '<out>/table2.md)')
     _add_recipe_options(table2)
@@ -373,15 +469,15 @@ def build_parser() -> argparse.ArgumentParser:
     benchmark.add_argument('--datasets', nargs='+', required=True,
                            help='Cora CiteSeer chameleon squirrel '
                                 'csbm-h0.1 csbm-h0.5 csbm-h0.9')
-    benchmark.add_argument('--ratios', type=float, nargs='+', default=None,
+    benchmark.add_argument('--ratios', type=RATIO, nargs='+', default=None,
                            help='default: the protocol ratios per dataset')
     benchmark.add_argument('--methods', nargs='+',
                            default=['random', 'gcond-x', 'gcond'])
     benchmark.add_argument('--operators', nargs='+',
                            default=['noloops', 'loops'])
-    benchmark.add_argument('--seeds', type=int, default=3,
+    benchmark.add_argument('--seeds', type=POSITIVE_INT, default=3,
                            help='condensation seeds 0..N-1 (default: 3)')
-    benchmark.add_argument('--out', required=True,
+    benchmark.add_argument('--out', type=_output_dir, required=True,
                            help='folder for cells/, ground_truth/, '
                                 'ceilings/ and benchmark_v2.md')
     benchmark.add_argument('--graph-dir', default=None, metavar='DIR',
@@ -401,29 +497,31 @@ def build_parser() -> argparse.ArgumentParser:
     icondense = image_sub.add_parser('condense', help='condense CIFAR-10')
     icondense.add_argument('--method', required=True,
                            help=', '.join(IMAGE_CONDENSERS))
-    icondense.add_argument('--ipc', type=int, default=10,
+    icondense.add_argument('--ipc', type=POSITIVE_INT, default=10,
                            help='training images per class (default: 10)')
     icondense.add_argument('--seed', type=int, default=0)
-    icondense.add_argument('--real-val-size', type=int, default=5000,
+    icondense.add_argument('--real-val-size', type=POSITIVE_INT, default=5000,
                            help='training images held out as the original '
                                 'validation set (default: 5000)')
-    icondense.add_argument('--out', required=True)
+    icondense.add_argument('--out', type=_output_file, required=True)
     icondense.add_argument('--root', default=None)
     icondense.add_argument('--quiet', action='store_true')
     icondense.set_defaults(func=_image_condense)
     ievaluate = image_sub.add_parser(
         'evaluate', help='rank NAS-Bench-201 cells on condensed images')
     ievaluate.add_argument('--condensed', required=True)
-    ievaluate.add_argument('--archs', type=int, default=100)
+    ievaluate.add_argument('--archs', type=_number(int, 3), default=100)
     ievaluate.add_argument('--seed', type=int, default=0,
                            help='seed of the architecture sample')
-    ievaluate.add_argument('--epochs', type=int, default=300)
+    ievaluate.add_argument('--epochs', type=POSITIVE_INT, default=300)
     ievaluate.add_argument('--table', default=None,
                            help='NAS-Bench-201 CSV (default: under the data '
                                 'root)')
     ievaluate.add_argument('--out-dir', default=None,
                            help='per-architecture results (resumable)')
-    ievaluate.add_argument('--json', default=None)
+    ievaluate.add_argument('--json', type=_output_file, default=None,
+                           help="also write the results as JSON to this "
+                                "file ('-': stdout)")
     ievaluate.add_argument('--quiet', action='store_true')
     ievaluate.set_defaults(func=_image_evaluate)
     return parser
@@ -431,11 +529,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Optional[List[str]] = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as e:  # --help, --version, or a one-line error
+        return e.code
     args.argv = sys.argv[1:] if argv is None else list(argv)
     if args.command is None:
-        parser.print_help()
-        return 0
+        parser.print_help(sys.stderr)
+        return 2
     try:
         args.func(args)
     except (CLIError, ValueError, FileNotFoundError) as e:

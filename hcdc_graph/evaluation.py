@@ -9,7 +9,6 @@ from typing import Dict, List, Optional, Sequence
 
 import numpy as np
 import torch
-from filelock import FileLock
 from scipy import stats
 from torch import Tensor
 from torch_geometric.data import Data
@@ -17,6 +16,7 @@ from tqdm.auto import tqdm
 
 from hcdc_graph import io
 from hcdc_graph.datasets import cache_dir, check_graph, require_masks
+from hcdc_graph.paths import exclusive_lock
 from hcdc_graph.hypergrad import (HypergradientDivergenceError, Neumann,
                                   hypergradient, optimize_hyperparameters)
 from hcdc_graph.hypergrad.calibrate import train_params
@@ -228,7 +228,8 @@ def original_results(data: Data, configs: Tensor, recipe: Recipe,
             result = evaluate_configs(csr, configs[i:i + 1], recipe)
             # read-modify-write under the lock: another process filling
             # the same file meanwhile keeps its entries
-            with FileLock(f'{path}.lock'):
+            with exclusive_lock('ground-truth-' + hashlib.sha1(
+                    osp.abspath(path).encode()).hexdigest()[:16]):
                 saved = _read_ground_truth(path)
                 saved[_config_key(configs[i])] = {
                     k: float(v[0]) for k, v in result.items()}

@@ -1,5 +1,6 @@
 """The evaluate and table2 commands, on small generated graphs."""
 import json
+import os
 
 import pytest
 import torch
@@ -281,3 +282,83 @@ def test_benchmark_cells_report_and_bad_input(tmp_path, capsys, monkeypatch):
         assert main(argv + bad) == 2
         err = capsys.readouterr().err.strip().splitlines()
         assert len(err) == 1 and words in err[0]
+
+
+BAD_INVOCATIONS = [
+    (['condense', '--dataset', 'csbm', '--method', 'random', '--ratio', '0',
+      '--out', 'x.pt'], '--ratio'),
+    (['condense', '--dataset', 'csbm', '--method', 'random', '--ratio',
+      '0.1', '--out', '{tmp}/missing/x.pt'], 'does not exist'),
+    (['condense', '--dataset', 'csbm', '--method', 'random', '--ratio',
+      '0.1', '--out', '{tmp}'], 'is a folder'),
+    (['condense', '--dataset', 'csbm', '--method', 'random', '--ratio',
+      '0.1', '--out', ''], 'empty'),
+    (['condense', '--dataset', 'csbm', '--method', 'random', '--ratio',
+      '0.1', '--out', '{tmp}/read-only/x.pt'], 'not writable'),
+    (['condense', '--dataset', 'csbm', '--method', 'nope', '--ratio', '0.1',
+      '--out', 'x.pt'], 'unknown method'),
+    (['condense', '--dataset', 'csbm', '--method', 'random', '--ratio',
+      '0.1', '--val-ratio', 'inf', '--out', 'x.pt'], '--val-ratio'),
+    (['table2', '--datasets', 'csbm', '--out', '{tmp}/file'], 'is a file'),
+    (['table2', '--datasets', 'csbm', '--seeds', '0', '--out', '{tmp}'],
+     '--seeds'),
+    (['train', '--dataset', 'csbm', '--avg-degree', 'inf'], '--avg-degree'),
+    (['train', '--dataset', 'csbm', '--homophily', '1.5'], '--homophily'),
+    (['evaluate', '--dataset', 'csbm', '--condensed', 'x.pt', '--hidden',
+      '0'], '--hidden'),
+    (['evaluate', '--dataset', 'csbm', '--condensed', 'x.pt', '--hpo-steps',
+      '-3'], '--hpo-steps'),
+    (['train', '--coeffs', 'nan', '1'], '--coeffs'),
+]
+
+
+@pytest.mark.parametrize('argv,words', BAD_INVOCATIONS,
+                         ids=[' '.join(a[:1] + a[-3:-1])
+                              for a, _ in BAD_INVOCATIONS])
+def test_bad_arguments_fail_before_any_work(argv, words, tmp_path):
+    # one line, exit 2, and before torch is even imported
+    import subprocess
+    import sys
+    (tmp_path / 'file').write_text('')
+    (tmp_path / 'read-only').mkdir()
+    os.chmod(tmp_path / 'read-only', 0o555)
+    argv = [a.replace('{tmp}', str(tmp_path)) for a in argv]
+    code = ("import sys\n"
+            "from hcdc_graph.cli import main\n"
+            f"rc = main({argv!r})\n"
+            "assert 'torch' not in sys.modules, 'torch was imported'\n"
+            "sys.exit(rc)\n")
+    run = subprocess.run([sys.executable, '-c', code], capture_output=True,
+                         text=True, timeout=60)
+    assert run.returncode == 2, run.stderr
+    lines = run.stderr.strip().splitlines()
+    assert len(lines) == 1 and words in lines[0], run.stderr
+
+
+def test_cli_conventions(tmp_path, capsys):
+    # no command: the help, exit 2
+    assert main([]) == 2
+    assert 'usage: hcdc-graph' in capsys.readouterr().err
+    # --json - puts JSON (alone) on stdout, the text on stderr
+    assert main(['train', '--dataset', 'csbm', '--num-nodes', '200',
+                 '--epochs', '5', '--seeds', '0', '--json', '-']) == 0
+    out = capsys.readouterr()
+    result = json.loads(out.out)
+    assert result['coeffs'] == [1, -1, 0] and len(result['runs']) == 1
+    assert 'test accuracy' in out.err
+    # a filter that makes training diverge: an error, not "accuracy 49.6 %"
+    assert main(['train', '--dataset', 'csbm', '--num-nodes', '200',
+                 '--epochs', '5', '--seeds', '0', '--coeffs', '1e30', '1e30',
+                 '1e30']) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and 'diverged' in err[0]
+    # an impossible generated graph: refused before allocating it
+    assert main(['train', '--dataset', 'csbm', '--num-nodes', '200',
+                 '--avg-degree', '1e9']) == 2
+    assert "'avg_degree' must be in" in capsys.readouterr().err
+    path = tmp_path / 'g.pt'
+    assert main(['condense', '--dataset', 'csbm', '--num-nodes', '200',
+                 '--method', 'random', '--ratio', '0.05', '--out', str(path),
+                 '--quiet', '--json', '-']) == 0
+    made = json.loads(capsys.readouterr().out)
+    assert made['method'] == 'random' and made['out'] == str(path)

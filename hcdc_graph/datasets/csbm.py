@@ -41,9 +41,12 @@ def csbm(num_nodes: int = 1000, num_classes: int = 2, avg_degree: float = 5.0,
                          f"{num_classes})")
     if not 0.0 <= homophily <= 1.0:
         raise ValueError(f"'homophily' must be in [0, 1] (got {homophily})")
-    if avg_degree <= 0 or feature_dim < 1 or feature_noise < 0:
-        raise ValueError("'avg_degree' and 'feature_dim' must be positive and "
-                         "'feature_noise' non-negative")
+    if not 0 < avg_degree <= num_nodes - 1 or feature_dim < 1 or \
+            not 0 <= feature_noise < math.inf:
+        raise ValueError(f"'avg_degree' must be in (0, num_nodes - 1 = "
+                         f"{num_nodes - 1}], 'feature_dim' positive and "
+                         f"'feature_noise' finite and non-negative (got "
+                         f"{avg_degree}, {feature_dim}, {feature_noise})")
     if train_ratio <= 0 or val_ratio <= 0 or train_ratio + val_ratio >= 1:
         raise ValueError("'train_ratio' and 'val_ratio' must be positive and "
                          "sum to less than 1")
