@@ -184,6 +184,12 @@ def _condense(args: argparse.Namespace) -> None:
             raise CLIError("--self-loops / --no-self-loops apply to --method "
                            "hcdc only (the other methods evaluate no filter)")
         options['self_loops'] = args.self_loops
+    resumable = args.method in ('gcond-x', 'gcond')
+    if args.resume and not resumable:
+        raise CLIError("--resume applies to --method gcond-x and gcond (the "
+                       "others keep no checkpoint)")
+    if resumable:
+        options['checkpoint'] = f'{args.out}.checkpoint'
     from hcdc_graph import io
     from hcdc_graph.condense import CONDENSERS
     data = _load(args)
@@ -191,7 +197,7 @@ def _condense(args: argparse.Namespace) -> None:
                                         val_ratio=args.val_ratio,
                                         seed=args.seed,
                                         progress=not args.quiet,
-                                        **options).fit()
+                                        **options).fit(resume=args.resume)
     io.save(condensed, args.out)
     _report(args, f"{args.method} on {data.name} at ratio {args.ratio}: "
                   f"{int(condensed.train_mask.sum())} training + "
@@ -414,6 +420,9 @@ def build_parser() -> argparse.ArgumentParser:
                                'random samples of this many nodes (graphs '
                                'too large for full batch, e.g. Reddit)')
     condense.add_argument('--out', type=_output_file, required=True)
+    condense.add_argument('--resume', action='store_true',
+                          help='gcond-x, gcond: continue an interrupted run '
+                               'from OUT.checkpoint (written at every epoch)')
     condense.add_argument('--json', type=_output_file, default=None,
                           help="also write what was made as JSON to this "
                                "file ('-': stdout)")

@@ -73,8 +73,12 @@ def condensed_graph(data: Data, method: str, ratio: float, seed: int,
         options['train_graph'] = condensed_graph(data, 'gcond', ratio, seed,
                                                  graph_dir, progress)
         options['self_loops'] = self_loops
+    resumable = method in ('gcond-x', 'gcond')
+    if resumable:  # a run stopped midway continues where it was
+        os.makedirs(graph_dir, exist_ok=True)
+        options['checkpoint'] = f'{path}.checkpoint'
     graph = CONDENSERS[method](data, ratio, seed=seed, progress=progress,
-                               **options).fit()
+                               **options).fit(resume=resumable)
     if method == 'hcdc':
         graph.own_condense_seconds = graph.condense_seconds
         graph.condense_seconds += options['train_graph'].condense_seconds

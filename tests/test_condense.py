@@ -1,3 +1,5 @@
+import os
+
 import pytest
 import torch
 from torch_geometric.data import Data
@@ -239,3 +241,70 @@ def test_load_never_executes_code(tmp_path):
     for e in (info.value, unsafe.value):
         assert len(str(e).splitlines()) == 1 and 'evil' in str(e)
     assert 'GLOBAL exec' in str(unsafe.value)
+
+
+RUN = '''
+import sys, time, torch
+from hcdc_graph import io
+from hcdc_graph.condense import CONDENSERS
+from hcdc_graph.condense.base import Condenser
+from hcdc_graph.datasets import csbm
+method, checkpoint, out = sys.argv[1:4]
+if checkpoint != '-':  # slow every epoch down, so it can be killed mid-run
+    save = Condenser.save_state
+    Condenser.save_state = lambda self, s: (save(self, s), time.sleep(0.2))
+options = dict(epochs=12, outer_loop=4, inner_loop=2)
+if method == 'gcond':
+    options.update(cycle=4, structure_epochs=2)
+condenser = CONDENSERS[method](csbm(num_nodes=300, seed=0), 0.05, seed=3,
+                               progress=False, checkpoint=None
+                               if checkpoint == '-' else checkpoint,
+                               **options)
+io.save(condenser.fit(resume=checkpoint != '-'), out)
+'''
+
+
+@pytest.mark.parametrize('method', ['gcond'])  # GCond-X: the same loop
+def test_resume_after_kill_9_gives_the_uninterrupted_result(method,
+                                                            tmp_path):
+    import signal
+    import subprocess
+    import sys
+    import time
+    env = {**os.environ, 'OMP_NUM_THREADS': '1'}
+
+    def start(checkpoint, out):
+        return subprocess.Popen([sys.executable, '-c', RUN, method,
+                                 str(checkpoint), str(out)], env=env)
+
+    assert start('-', tmp_path / 'full.pt').wait(timeout=300) == 0
+    checkpoint = tmp_path / 'state.pt'
+    job = start(checkpoint, tmp_path / 'never.pt')
+    deadline = time.time() + 300
+    epoch = -1
+    while epoch < 3 and time.time() < deadline and job.poll() is None:
+        time.sleep(0.05)
+        if checkpoint.exists():
+            epoch = torch.load(checkpoint, weights_only=True)['epoch']
+    job.send_signal(signal.SIGKILL)
+    job.wait()
+    assert 3 <= epoch < 11 and not (tmp_path / 'never.pt').exists()
+    assert start(checkpoint, tmp_path / 'resumed.pt').wait(timeout=300) == 0
+    full, resumed = io.load(tmp_path / 'full.pt'), \
+        io.load(tmp_path / 'resumed.pt')
+    assert torch.equal(full.x, resumed.x)
+    assert torch.equal(full.edge_index, resumed.edge_index)
+    assert torch.equal(full.edge_weight, resumed.edge_weight)
+    assert not checkpoint.exists()  # removed once the fit finished
+
+
+def test_checkpoint_of_another_configuration_is_refused(graph, tmp_path):
+    path = tmp_path / 'state.pt'
+    GCondXCondenser(graph, 0.05, epochs=2, outer_loop=2, progress=False,
+                    checkpoint=str(path)).save_state({'epoch': 0})
+    other = GCondXCondenser(graph, 0.05, epochs=3, outer_loop=2,
+                            progress=False, checkpoint=str(path))
+    with pytest.raises(ValueError, match='another configuration'):
+        other.fit(resume=True)
+    with pytest.raises(ValueError, match="needs the 'checkpoint'"):
+        GCondXCondenser(graph, 0.05, progress=False).fit(resume=True)

@@ -1,13 +1,15 @@
 """The condenser base class: configuration, validation, node budgets and the
 emitted :class:`~torch_geometric.data.Data`."""
-import random
+import json
+import os
+import tempfile
 import time
 import warnings
 from typing import Dict, Optional, Tuple
 
-import numpy as np
 import torch
 from torch import Tensor
+from torch_geometric import seed_everything
 from torch_geometric.data import Data
 from torch_geometric.utils import subgraph
 
@@ -69,12 +71,19 @@ class Condenser:
         seed (int, optional): Random seed. (default: :obj:`0`)
         device (str or torch.device, optional): Where to compute.
         progress (bool, optional): Show a progress bar. (default: :obj:`True`)
+        checkpoint (str, optional): A file where condensers that run for
+            minutes (GCond-X, GCond) save their state at every epoch
+            boundary (atomically), so that ``fit(resume=True)`` continues
+            after a crash or ``kill -9`` to the same result as an
+            uninterrupted run. Removed once :meth:`fit` finishes.
+            (default: :obj:`None`, no checkpoint)
     """
     method: str = 'base'
 
     def __init__(self, data: Data, ratio: float,
                  val_ratio: Optional[float] = None, seed: int = 0,
-                 device=None, progress: bool = True):
+                 device=None, progress: bool = True,
+                 checkpoint: Optional[str] = None):
         check_graph(data)
         if not isinstance(ratio, (int, float)) or not 0 < ratio < 1:
             raise ValueError(f"'ratio' must be in (0, 1) (got {ratio!r})")
@@ -88,6 +97,8 @@ class Condenser:
         self.device = torch.device(device) if device is not None else \
             torch.device('cpu')
         self.progress = progress
+        self.checkpoint = checkpoint
+        self._resume = False
 
     # -- budgets -----------------------------------------------------------
     @property
@@ -116,14 +127,22 @@ class Condenser:
         return train, val
 
     # -- the work ------------------------------------------------------------
-    def fit(self) -> Data:
+    def fit(self, resume: bool = False) -> Data:
         """Condenses the graph; returns the condensed graph (also kept in
-        ``condensed_``)."""
+        ``condensed_``). With ``resume=True``, continues from the
+        ``checkpoint`` file when there is one (written by an interrupted
+        :meth:`fit` of the same configuration on the same graph)."""
+        if resume and self.checkpoint is None:
+            raise ValueError("fit(resume=True) needs the 'checkpoint' file "
+                             "to resume from")
+        self._resume = resume
         seed_everything(self.seed)
         reset_peak_rss()
         start = time.perf_counter()
         out = self._condense()
         seconds = time.perf_counter() - start
+        if self.checkpoint is not None and os.path.exists(self.checkpoint):
+            os.remove(self.checkpoint)
         peak = peak_rss_mb()
         for key in ('x', 'y', 'edge_index', 'edge_weight', 'train_mask',
                     'val_mask'):
@@ -147,6 +166,50 @@ class Condenser:
     def _condense(self) -> Data:
         raise NotImplementedError
 
+    # -- checkpoints ---------------------------------------------------------
+    def _configuration(self) -> str:
+        """What a checkpoint must match: the class, every option and the
+        graph's fingerprint."""
+        from hcdc_graph.evaluation import graph_fingerprint
+        options = {k: repr(v) for k, v in sorted(vars(self).items())
+                   if not k.startswith('_') and not k.endswith('_') and
+                   k not in ('data', 'progress', 'device', 'checkpoint')}
+        return json.dumps([type(self).__name__, options,
+                           graph_fingerprint(self.data)])
+
+    def save_state(self, state: Dict) -> None:
+        """Writes ``state`` (tensors and plain containers) to the
+        ``checkpoint`` file atomically: a unique temporary file in the same
+        folder, then ``os.replace``, so a crash mid-write leaves the previous
+        checkpoint intact. Does nothing without a ``checkpoint``."""
+        if self.checkpoint is None:
+            return
+        folder = os.path.dirname(os.path.abspath(self.checkpoint))
+        fd, tmp = tempfile.mkstemp(dir=folder, suffix='.tmp')
+        os.close(fd)
+        try:
+            torch.save({'configuration': self._configuration(), **state},
+                       tmp)
+            os.replace(tmp, self.checkpoint)
+        finally:
+            if os.path.exists(tmp):
+                os.remove(tmp)
+
+    def resumed_state(self) -> Optional[Dict]:
+        """The checkpoint's state when :meth:`fit` was called with
+        ``resume=True`` and the file exists, else :obj:`None`; a checkpoint
+        of another configuration or graph is an error."""
+        if not self._resume or not os.path.exists(self.checkpoint):
+            return None
+        from hcdc_graph.io import safe_torch_load
+        state = safe_torch_load(self.checkpoint, 'checkpoint')
+        if not isinstance(state, dict) or \
+                state.get('configuration') != self._configuration():
+            raise ValueError(f"The checkpoint '{self.checkpoint}' was written "
+                             f"by another configuration or graph; delete it "
+                             f"or pass another path")
+        return state
+
     def labels_and_masks(self, generator: torch.Generator
                          ) -> Tuple[Tensor, Tensor, Tensor]:
         """Class-proportional labels for the synthetic nodes and a random,
@@ -163,12 +226,6 @@ class Condenser:
     def __repr__(self) -> str:
         return (f'{type(self).__name__}(ratio={self.ratio}, '
                 f'val_ratio={self.val_ratio}, seed={self.seed})')
-
-
-def seed_everything(seed: int) -> None:
-    random.seed(seed)
-    np.random.seed(seed)
-    torch.manual_seed(seed)
 
 
 def stratified_nodes(data: Data, mask: Tensor, budget: Tensor,

@@ -98,8 +98,10 @@ class GCondXCondenser(Condenser):
                  outer_loop: int = 20, inner_loop: int = 15,
                  lr_feat: Optional[float] = None, lr_model: float = 0.01,
                  K: int = 2,
-                 batch_size: int = 256, distance: str = 'ours'):
-        super().__init__(data, ratio, val_ratio, seed, device, progress)
+                 batch_size: int = 256, distance: str = 'ours',
+                 checkpoint: Optional[str] = None):
+        super().__init__(data, ratio, val_ratio, seed, device, progress,
+                         checkpoint)
         if distance not in DISTANCES:
             raise ValueError(f"Unknown distance '{distance}'; choose one of "
                              f"{', '.join(DISTANCES)}")
@@ -164,7 +166,10 @@ class GCondXCondenser(Condenser):
         class_weight = counts / counts.max()
 
         self.loss_history_, self.epoch_seconds_ = [], []
-        bar = tqdm(range(self.epochs), desc=f'{self.method} condensation',
+        first = self._restore(self.resumed_state(), opt_feat, opt_struct,
+                              gen)
+        bar = tqdm(range(first, self.epochs), initial=first,
+                   total=self.epochs, desc=f'{self.method} condensation',
                    disable=not self.progress)
         for epoch in bar:
             epoch_start = time.perf_counter()
@@ -217,6 +222,16 @@ class GCondXCondenser(Condenser):
             self.loss_history_.append(epoch_loss / self.outer_loop)
             self.epoch_seconds_.append(time.perf_counter() - epoch_start)
             bar.set_postfix(loss=f'{self.loss_history_[-1]:.4f}')
+            self.save_state({
+                'epoch': epoch, 'features': self.features_.detach(),
+                'opt_feat': opt_feat.state_dict(),
+                'structure': [p.detach() for p in
+                              self.structure_state()],
+                'opt_struct': opt_struct.state_dict() if opt_struct
+                else None,
+                'generator': gen.get_state(), 'rng': torch.get_rng_state(),
+                'loss_history': self.loss_history_,
+                'epoch_seconds': self.epoch_seconds_})
 
         self.features_ = self.features_.detach()
         x = self.features_.cpu()
@@ -225,6 +240,29 @@ class GCondXCondenser(Condenser):
 
     def _setup_structure(self, in_channels: int) -> None:
         pass
+
+    def structure_state(self):
+        """The structure model's parameters and buffers (checkpointed)."""
+        return []
+
+    def _restore(self, state, opt_feat, opt_struct, gen) -> int:
+        """Loads a checkpoint's state (:meth:`resumed_state`) into the
+        features, the structure model, their optimizers, the random number
+        generators and the histories; returns the first epoch to run."""
+        if state is None:
+            return 0
+        with torch.no_grad():
+            self.features_.copy_(state['features'])
+            for p, saved in zip(self.structure_state(), state['structure']):
+                p.copy_(saved)
+        opt_feat.load_state_dict(state['opt_feat'])
+        if opt_struct is not None:
+            opt_struct.load_state_dict(state['opt_struct'])
+        gen.set_state(state['generator'])
+        torch.set_rng_state(state['rng'])
+        self.loss_history_ = list(state['loss_history'])
+        self.epoch_seconds_ = list(state['epoch_seconds'])
+        return state['epoch'] + 1
 
 
 class GCondCondenser(GCondXCondenser):
@@ -277,6 +315,9 @@ class GCondCondenser(GCondXCondenser):
 
     def structure_parameters(self):
         return list(self.generator_.parameters())
+
+    def structure_state(self):
+        return list(self.generator_.state_dict(keep_vars=True).values())
 
     def is_structure_epoch(self, epoch: int) -> bool:
         return epoch % self.cycle < self.structure_epochs
