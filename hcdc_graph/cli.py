@@ -335,7 +335,8 @@ def _benchmark(args: argparse.Namespace) -> None:
                          list(range(args.seeds)), args.operators, args.root,
                          args.graph_dir, args.report_only, not args.quiet,
                          'hcdc-graph ' + shlex.join(
-                             a for a in args.argv if a != '--report-only'))
+                             a for a in args.argv if a != '--report-only'),
+                         args.ground_truth)
     print(text)
     print(f"benchmark: {time.perf_counter() - start:.0f} s")
 
@@ -489,6 +490,9 @@ def build_parser() -> argparse.ArgumentParser:
     benchmark.add_argument('--out', type=_output_dir, required=True,
                            help='folder for cells/, ground_truth/, '
                                 'ceilings/ and benchmark_v2.md')
+    benchmark.add_argument('--ground-truth', default=None, metavar='DIR',
+                           help='folder of the cached original-graph results '
+                                '(default: <out>/ground_truth)')
     benchmark.add_argument('--graph-dir', default=None, metavar='DIR',
                            help='folder of the condensed graphs, reused '
                                 'when there (default: <cache>/table2/graphs)')

@@ -4,6 +4,12 @@ import os.path as osp
 import pytest
 import torch
 
+# One thread per test process: two torch processes on 2 cores oversubscribe
+# badly (a GCond-X run took 260 s with 2 threads beside another job, 30 s
+# with 1), so the suite degrades gracefully when it shares the machine.
+torch.set_num_threads(int(os.environ.get('HCDC_TEST_THREADS', '1')))
+os.environ.setdefault('OMP_NUM_THREADS', '1')  # for the tests' subprocesses
+
 SHARED_DATA = osp.abspath(osp.join(osp.dirname(__file__), '..', '..',
                                    'shared', 'data'))
 
