@@ -24,7 +24,8 @@ from hcdc_graph.datasets import load_dataset
 from hcdc_graph.evaluation import (Recipe, floor, original_results,
                                    ranking_metrics, sample_filter_configs)
 from hcdc_graph.ranking import null_sd, paired_bootstrap, rank_by_accuracy
-from hcdc_graph.table2 import PAPER_CORR, compute_seconds, run_cell
+from hcdc_graph.table2 import (PAPER_CORR, cell_done, compute_seconds,
+                               run_cell)
 
 # Ratios (synthetic training nodes / all nodes) per dataset.
 RATIOS: Dict[str, Sequence[float]] = {
@@ -112,7 +113,7 @@ def run_benchmark(datasets: Sequence[str], out: str,
                     for seed in seeds:
                         path = _cell_path(out, name, operator, ratio,
                                           method, seed)
-                        if osp.exists(path):
+                        if cell_done(path, data):
                             continue
                         cell = run_cell(
                             data, method, ratio, seed, NUM_CONFIGS,

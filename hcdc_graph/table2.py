@@ -111,7 +111,8 @@ def run_cell(data: Data, method: str, ratio: float, seed: int,
                                 hpo_steps=hpo_steps, rank=rank)
     rank_dict = rank.as_dict()
     return {
-        'dataset': data.name, 'method': method, 'ratio': ratio,
+        'dataset': data.name, 'graph': graph_fingerprint(data),
+        'method': method, 'ratio': ratio,
         'seed': seed, 'num_configs': num_configs,
         'config_seed': config_seed, 'recipe': asdict(recipe),
         'num_train': int(graph.train_mask.sum()),
@@ -128,6 +129,20 @@ def run_cell(data: Data, method: str, ratio: float, seed: int,
         **perf.as_dict(),
         'table': rank_dict['table'],
     }
+
+
+def cell_done(path: str, data: Data) -> bool:
+    """Whether the cell at ``path`` exists; one computed on another graph
+    than ``data`` (a generated graph with other parameters, another split)
+    is an error rather than silently reused."""
+    if not osp.exists(path):
+        return False
+    made_on = io.read_json(path).get('graph')
+    if made_on is not None and made_on != graph_fingerprint(data):
+        raise ValueError(f"'{path}' was computed on another graph than this "
+                         f"{data.name} (fingerprint {made_on}, now "
+                         f"{graph_fingerprint(data)}); use another --out")
+    return True
 
 
 def start_agreement_pairs(graph: Data) -> Optional[List[List[float]]]:
@@ -168,18 +183,15 @@ def run_table2(datasets: Sequence[str] = ('Cora', 'CiteSeer'),
     cell_dir = osp.join(out, 'cells')
     ground_truth = ground_truth or osp.join(out, 'ground_truth')
     os.makedirs(cell_dir, exist_ok=True)
-    for name in datasets:
-        data = None
+    for name in datasets if not report_only else ():
+        data = load_dataset(name, root=root, **(dataset_options or {}))
         for ratio in ratios or PAPER_RATIOS.get(name, ()):
             for method in methods:
                 for seed in seeds:
                     path = osp.join(cell_dir, f'{name}-{ratio}-{method}-'
                                               f'{seed}.json')
-                    if osp.exists(path) or report_only:
+                    if cell_done(path, data):
                         continue
-                    if data is None:
-                        data = load_dataset(name, root=root,
-                                            **(dataset_options or {}))
                     cell = run_cell(data, method, ratio, seed, num_configs,
                                     config_seed, recipe, hpo_steps,
                                     graph_dir, ground_truth,

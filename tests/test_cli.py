@@ -123,7 +123,7 @@ def test_compute_seconds_counts_the_reused_gcond_graph_once():
                                       'evaluate': 65.0}
 
 
-def test_table2_ground_truth_and_graph_folders(tmp_path):
+def test_table2_ground_truth_and_graph_folders(tmp_path, capsys):
     out = tmp_path / 'table'
     argv = ['table2', '--datasets', 'csbm', '--num-nodes', '300',
             '--ratios', '0.05', '--methods', 'random', '--seeds', '1'] + FAST
@@ -135,6 +135,11 @@ def test_table2_ground_truth_and_graph_folders(tmp_path):
     assert main(argv + ['--out', str(tmp_path / 'dim'), '--feature-dim',
                         '16', '--graph-dir', str(graphs)]) == 0
     assert len(list(graphs.iterdir())) == 2
+    # ... and its cells are not those of the other graph either
+    capsys.readouterr()
+    assert main(argv + ['--out', str(out), '--feature-dim', '16',
+                        '--graph-dir', str(graphs)]) == 2
+    assert 'computed on another graph' in capsys.readouterr().err
     files = list((out / 'ground_truth').iterdir())
     assert len(files) == 1  # one graph, one recipe
     saved = json.loads(files[0].read_text())
