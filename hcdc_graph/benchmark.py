@@ -11,7 +11,6 @@ rebuilds the report from committed cells without training anything.
 """
 import os
 import os.path as osp
-import statistics
 from typing import Dict, List, Optional, Sequence
 
 import numpy as np
@@ -25,7 +24,7 @@ from hcdc_graph.evaluation import (Recipe, floor, original_results,
                                    ranking_metrics, sample_filter_configs)
 from hcdc_graph.ranking import null_sd, paired_bootstrap, rank_by_accuracy
 from hcdc_graph.table2 import (PAPER_CORR, cell_done, compute_seconds,
-                               run_cell)
+                               mean_std, run_cell)
 
 # Ratios (synthetic training nodes / all nodes) per dataset.
 RATIOS: Dict[str, Sequence[float]] = {
@@ -43,6 +42,10 @@ OPERATOR_NAMES = {'noloops': "ChebNet's Laplacian I - D^-1/2 A D^-1/2 "
 # Configs trained with a second seed for the noise ceiling (80 elsewhere).
 CEILING_CONFIGS = {'CiteSeer': 16, 'squirrel': 16}
 NUM_CONFIGS, CONFIG_SEED = 80, 0
+# The report's measures per cell (ranking_metrics keys) and their digits.
+COLUMNS = (('spearman', 2), ('beyond_floor', 2), ('regret_top1', 1),
+           ('regret_top5', 1), ('recall_at_5', 2),
+           ('spearman_top_quartile', 2))
 
 
 def load_benchmark_dataset(name: str, root: Optional[str] = None) -> Data:
@@ -142,8 +145,10 @@ def read_cells(cell_dir: str) -> List[dict]:
     if not osp.isdir(cell_dir):
         return []
     order = {m: i for i, m in enumerate(METHODS)}
+    operators = {o: i for i, o in enumerate(OPERATORS)}  # the paper's first
     return sorted(io.read_json_folder(cell_dir).values(),
-                  key=lambda c: (c['dataset'], c['operator'], c['ratio'],
+                  key=lambda c: (c['dataset'], operators[c['operator']],
+                                 c['ratio'],
                                  order.get(c['method'], len(order)),
                                  c['seed']))
 
@@ -161,16 +166,6 @@ def _columns(cell: dict):
             np.array([r['condensed_rank'] for r in table]),
             np.array([r['original_test_acc'] for r in table]),
             torch.tensor([r['coeffs'] for r in table]))
-
-
-def _mean_std(values: List[Optional[float]], digits: int = 2) -> str:
-    values = [v for v in values if v is not None]
-    if not values:
-        return '–'
-    if len(values) == 1:
-        return f'{values[0]:.{digits}f}'
-    return (f'{statistics.mean(values):.{digits}f} ± '
-            f'{statistics.stdev(values):.{digits}f}')
 
 
 def format_report(cells: List[dict], ceilings: Dict[tuple, dict]) -> str:
@@ -218,18 +213,16 @@ def format_report(cells: List[dict], ceilings: Dict[tuple, dict]) -> str:
             for method, group in by_method.items():
                 metrics = [ranking_metrics(*_columns(c)[:3], best['values'])
                            for c in group]
+                columns = [mean_std([m[key] for m in metrics], digits=d)
+                           for key, d in COLUMNS]
+                seconds = mean_std([c['condense_seconds'] for c in group],
+                                   digits=0)
                 lines.append(
                     f"| {100 * ratio:.1f} % | {method} | "
                     f"{' '.join(str(c['seed']) for c in group)} | "
-                    + ' | '.join(_mean_std([m[key] for m in metrics], d)
-                                 for key, d in (
-                                     ('spearman', 2), ('beyond_floor', 2),
-                                     ('regret_top1', 1), ('regret_top5', 1),
-                                     ('recall_at_5', 2),
-                                     ('spearman_top_quartile', 2)))
-                    + f" | {_versus(group, random_cells, original)} | "
-                    f"{_mean_std([c['condense_seconds'] for c in group], 0)}"
-                    f" | {_paper(name, operator, ratio, method)} |")
+                    f"{' | '.join(columns)} | "
+                    f"{_versus(group, random_cells, original)} | {seconds} | "
+                    f"{_paper(name, operator, ratio, method)} |")
         lines.append('')
     for name in sorted({n for n, _ in truths}):
         if (name, 'loops') in truths and (name, 'noloops') in truths:

@@ -368,6 +368,19 @@ def _add_recipe_options(parser: argparse.ArgumentParser) -> None:
                         help='no progress bars')
 
 
+def _add_runner_options(parser: argparse.ArgumentParser) -> None:
+    """The options of the resumable runners (table2, benchmark)."""
+    parser.add_argument('--ground-truth', default=None, metavar='DIR',
+                        help='folder of the cached original-graph results '
+                             '(default: <out>/ground_truth)')
+    parser.add_argument('--graph-dir', default=None, metavar='DIR',
+                        help='folder of the condensed graphs, reused when '
+                             'there (default: <cache>/table2/graphs)')
+    parser.add_argument('--report-only', action='store_true',
+                        help='rebuild the report from the cells found; '
+                             'compute nothing')
+
+
 def _add_data_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument('--root', default=None,
                         help='data root (default: $HCDC_DATA or ./datasets)')
@@ -457,14 +470,7 @@ def build_parser() -> argparse.ArgumentParser:
                         help='condensation seeds 0..N-1 (default: 3)')
     table2.add_argument('--out', type=_output_dir, required=True,
                         help='folder for cells/*.json and table2.md')
-    table2.add_argument('--ground-truth', default=None, metavar='DIR',
-                        help='folder of the cached original-graph results '
-                             '(default: <out>/ground_truth)')
-    table2.add_argument('--graph-dir', default=None, metavar='DIR',
-                        help='folder of the condensed graphs, reused when '
-                             'there (default: <cache>/table2/graphs)')
-    table2.add_argument('--report-only', action='store_true',
-                        help='tabulate the cells found; compute nothing')
+    _add_runner_options(table2)
     table2.add_argument('--report', type=_output_file, default=None,
                         metavar='FILE',
                         help='where the table goes (default: '
@@ -490,14 +496,7 @@ def build_parser() -> argparse.ArgumentParser:
     benchmark.add_argument('--out', type=_output_dir, required=True,
                            help='folder for cells/, ground_truth/, '
                                 'ceilings/ and benchmark_v2.md')
-    benchmark.add_argument('--ground-truth', default=None, metavar='DIR',
-                           help='folder of the cached original-graph results '
-                                '(default: <out>/ground_truth)')
-    benchmark.add_argument('--graph-dir', default=None, metavar='DIR',
-                           help='folder of the condensed graphs, reused '
-                                'when there (default: <cache>/table2/graphs)')
-    benchmark.add_argument('--report-only', action='store_true',
-                           help='rebuild the report from the cells found')
+    _add_runner_options(benchmark)
     benchmark.add_argument('--root', default=None,
                            help='data root (default: $HCDC_DATA)')
     benchmark.add_argument('--quiet', action='store_true')

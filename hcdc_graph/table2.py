@@ -221,8 +221,10 @@ def read_cells(cell_dir: str) -> List[dict]:
                                  c['method'], c['seed']))
 
 
-def _mean_std(values: List[float], scale: float = 1.0,
-              digits: int = 2) -> str:
+def mean_std(values: List[Optional[float]], scale: float = 1.0,
+             digits: int = 2) -> str:
+    """``mean ± std`` of the values that are not None (one value: itself;
+    none: a dash)."""
     values = [scale * v for v in values if v is not None]
     if not values:
         return '–'
@@ -283,14 +285,14 @@ def format_table(cells: List[dict]) -> str:
         lines.append(
             f"| {name} | {100 * ratio:.1f} % | {method} | "
             f"{' '.join(str(c['seed']) for c in group)} | "
-            f"{_mean_std([c['spearman'] for c in group])} | "
-            f"{_mean_std([beyond_h0(c) for c in group])} | "
-            f"{_mean_std([c['kendall'] for c in group])} | "
-            f"{_mean_std([c['spearman_top_half'] for c in group])} | "
-            f"{_mean_std([c['grid_test_acc'] for c in group], 100, 1)} | "
-            f"{_mean_std([c['hpo_test_acc'] for c in group], 100, 1)} | "
-            f"{_mean_std([c['condense_seconds'] for c in group], 1, 0)} | "
-            f"{_mean_std([c['condense_peak_rss_mb'] for c in group], 1, 0)}"
+            f"{mean_std([c['spearman'] for c in group])} | "
+            f"{mean_std([beyond_h0(c) for c in group])} | "
+            f"{mean_std([c['kendall'] for c in group])} | "
+            f"{mean_std([c['spearman_top_half'] for c in group])} | "
+            f"{mean_std([c['grid_test_acc'] for c in group], 100, 1)} | "
+            f"{mean_std([c['hpo_test_acc'] for c in group], 100, 1)} | "
+            f"{mean_std([c['condense_seconds'] for c in group], 1, 0)} | "
+            f"{mean_std([c['condense_peak_rss_mb'] for c in group], 1, 0)}"
             f" | {paper_corr} |")
         first.setdefault(name, group[0])
     lines.append('')
