@@ -341,6 +341,71 @@ def _benchmark(args: argparse.Namespace) -> None:
     print(f"benchmark: {time.perf_counter() - start:.0f} s")
 
 
+def _search(args: argparse.Namespace) -> None:
+    if args.storage is not None and not args.storage.startswith(
+            ('sqlite:', 'journal:', 'postgresql')):
+        raise CLIError(f"unknown --storage '{args.storage}': use "
+                       f"sqlite:///FILE, journal:FILE or "
+                       f"postgresql+psycopg2://USER@HOST/DB")
+    if args.workers > 1 and args.storage is None:
+        raise CLIError("--workers N shares one study: give --storage "
+                       "journal:FILE (one machine) or a PostgreSQL URL")
+    from hcdc_graph import io
+    from hcdc_graph.evaluation import evaluate_configs
+    from hcdc_graph.search import best_trial, retrain, search
+    condensed = io.load(args.condensed)
+    data = _load(args)
+    if condensed.num_features != data.num_features:
+        raise CLIError(f"'{args.condensed}' has {condensed.num_features} "
+                       f"features but {data.name} has {data.num_features}: "
+                       f"it was condensed from another dataset")
+    recipe = _recipe(args)
+    start = time.perf_counter()
+    try:
+        study = search(condensed, args.trials, args.storage, args.sampler,
+                       args.seed, args.study, recipe=recipe,
+                       tune=args.tune, workers=args.workers,
+                       progress=not args.quiet)
+    except Exception as e:  # an unreachable database, a locked file, ...
+        if type(e).__module__.startswith(('sqlalchemy', 'optuna')):
+            raise CLIError(f"the study's storage failed: "
+                           f"{str(e).splitlines()[0]}") from None
+        raise
+    seconds = time.perf_counter() - start
+    best = best_trial(study)
+    result = retrain(best.params, data, args.retrain_seeds, recipe=recipe)
+    # The same trials on the original graph: a few timed, the rest projected.
+    measured = min(args.measure, args.trials)
+    tick = time.perf_counter()
+    evaluate_configs(data, _copies(best.user_attrs['coeffs'],
+                                         measured), recipe)
+    per_trial = (time.perf_counter() - tick) / max(1, measured)
+    original_seconds = per_trial * args.trials
+    _report(args, f"{data.name}: {len(study.trials)} trials on "
+                  f"'{args.condensed}' in {seconds:.0f} s "
+                  f"({seconds / max(1, len(study.trials)):.2f} s a trial); "
+                  f"on the original graph about {original_seconds:.0f} s "
+                  f"({measured} timed, the rest projected), "
+                  f"{original_seconds / max(seconds, 1e-9):.1f}x longer.\n"
+                  f"  best filter {[round(c, 4) for c in result['coeffs']]}"
+                  f" (condensed validation accuracy {best.value:.3f}); "
+                  f"retrained on the original graph, test accuracy "
+                  f"{100 * result['test_acc']:.2f} % (seeds "
+                  f"{args.retrain_seeds})",
+            {'dataset': data.name, 'condensed': args.condensed,
+             'trials': len(study.trials), 'best_params': best.params,
+             'best_value': best.value, 'search_seconds': seconds,
+             'original_seconds_projected': original_seconds,
+             'original_seconds_measured_trials': measured, **result})
+
+
+def _copies(coeffs, n: int):
+    """``n`` copies of one filter, as a configs tensor (for timing)."""
+    import torch
+    return torch.tensor([coeffs]).repeat(n, 1) + \
+        1e-6 * torch.arange(n).view(-1, 1)  # distinct, as configs must be
+
+
 def _add_operator_option(parser: argparse.ArgumentParser,
                          default: Optional[bool] = True) -> None:
     parser.add_argument('--self-loops', action=argparse.BooleanOptionalAction,
@@ -501,6 +566,45 @@ def build_parser() -> argparse.ArgumentParser:
                            help='data root (default: $HCDC_DATA)')
     benchmark.add_argument('--quiet', action='store_true')
     benchmark.set_defaults(func=_benchmark)
+
+    search = sub.add_parser(
+        'search', help='an Optuna search on a condensed graph, the winner '
+                       'retrained on the original graph')
+    search.add_argument('--dataset', required=True,
+                        help='the original graph (for retraining)')
+    search.add_argument('--condensed', required=True,
+                        help='a file written by `hcdc-graph condense`')
+    search.add_argument('--trials', type=POSITIVE_INT, default=100)
+    search.add_argument('--storage', default=None,
+                        help='sqlite:///FILE (resumable), journal:FILE '
+                             '(several local workers) or '
+                             'postgresql+psycopg2://USER@HOST/DB (many '
+                             'machines); default: in memory')
+    search.add_argument('--workers', type=POSITIVE_INT, default=1,
+                        help='processes on this machine sharing --storage')
+    search.add_argument('--study', default='hcdc-search',
+                        help='study name (default: hcdc-search)')
+    search.add_argument('--sampler', choices=('tpe', 'random'),
+                        default='tpe')
+    search.add_argument('--seed', type=int, default=0)
+    search.add_argument('--tune', nargs='*', default=[],
+                        choices=('lr', 'weight_decay', 'dropout', 'hidden'),
+                        help='also tune these (default: the filter only)')
+    search.add_argument('--retrain-seeds', type=int, nargs='+',
+                        default=[0, 1, 2])
+    search.add_argument('--measure', type=COUNT, default=3,
+                        help='trials timed on the original graph for the '
+                             'projected comparison (default: 3)')
+    search.add_argument('--json', type=_output_file, default=None,
+                        help="also write the results as JSON ('-': stdout)")
+    search.add_argument('--hidden', type=POSITIVE_INT, default=64)
+    search.add_argument('--epochs', type=POSITIVE_INT, default=200)
+    search.add_argument('--train-seeds', type=int, nargs='+', default=[0],
+                        help='training seeds averaged per trial')
+    search.add_argument('--quiet', action='store_true')
+    _add_operator_option(search)
+    _add_data_options(search)
+    search.set_defaults(func=_search)
 
     image = sub.add_parser(
         'image', help='HCDC on CIFAR-10 over the NAS-Bench-201 cell space')

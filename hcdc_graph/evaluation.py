@@ -44,8 +44,16 @@ def sample_filter_configs(n: int = 80, K: int = 2, seed: int = 0) -> Tensor:
         raise ValueError(f"'n' and 'K' must be positive (got n={n}, K={K})")
     gen = torch.Generator().manual_seed(seed)
     coeffs = torch.rand(n, K + 1, generator=gen, dtype=torch.float64) * 2 - 1
+    return unit_peak_gain(coeffs)
+
+
+def unit_peak_gain(coeffs: Tensor) -> Tensor:
+    r"""Each row of ``coeffs`` rescaled so that the filter's response has
+    :math:`\max_{\mu \in [0, 2]} |h(\mu)| = 1` (float32): the space of
+    :func:`sample_filter_configs`, where filters differ in shape only."""
+    coeffs = coeffs.double()
     mu = torch.linspace(0, 2, 201, dtype=torch.float64)
-    response = coeffs @ mu.pow(torch.arange(K + 1).view(-1, 1))
+    response = coeffs @ mu.pow(torch.arange(coeffs.size(1)).view(-1, 1))
     gain = response.abs().max(dim=1).values.clamp_min(1e-12)
     return (coeffs / gain.view(-1, 1)).float()
 
