@@ -193,17 +193,26 @@ def _condense(args: argparse.Namespace) -> None:
     from hcdc_graph import io
     from hcdc_graph.condense import CONDENSERS
     data = _load(args)
-    condensed = CONDENSERS[args.method](data, args.ratio,
+    condenser = CONDENSERS[args.method](data, args.ratio,
                                         val_ratio=args.val_ratio,
                                         seed=args.seed,
-                                        progress=not args.quiet,
-                                        **options).fit(resume=args.resume)
+                                        progress=not args.quiet, **options)
+    condensed = condenser.fit(resume=args.resume)
+    certificate = ''
+    if args.certify:
+        c = condenser.certify(n_configs=args.certify)
+        certificate = (f"\n  rank certificate: Spearman {c['spearman']:.2f} "
+                       f"[{c['low']:.2f}, {c['high']:.2f}], Kendall "
+                       f"{c['kendall']:.2f}, same best filter: "
+                       f"{'yes' if c['top1'] else 'no'} ({c['seconds']:.0f} "
+                       f"s). {c['note']}.")
     io.save(condensed, args.out)
     _report(args, f"{args.method} on {data.name} at ratio {args.ratio}: "
                   f"{int(condensed.train_mask.sum())} training + "
                   f"{int(condensed.val_mask.sum())} validation nodes, "
                   f"{condensed.edge_index.size(1)} edges, "
-                  f"{condensed.condense_seconds:.1f} s -> {args.out}",
+                  f"{condensed.condense_seconds:.1f} s -> {args.out}"
+                  f"{certificate}",
             {'out': args.out, 'num_train': int(condensed.train_mask.sum()),
              'num_val': int(condensed.val_mask.sum()),
              'num_edges': int(condensed.edge_index.size(1)),
@@ -499,6 +508,10 @@ def build_parser() -> argparse.ArgumentParser:
                                'random samples of this many nodes (graphs '
                                'too large for full batch, e.g. Reddit)')
     condense.add_argument('--out', type=_output_file, required=True)
+    condense.add_argument('--certify', type=_number(int, 3), default=None,
+                          metavar='N',
+                          help='train N held-out filters on both graphs and '
+                               'store a rank certificate with the graph')
     condense.add_argument('--resume', action='store_true',
                           help='gcond-x, gcond: continue an interrupted run '
                                'from OUT.checkpoint (written at every epoch)')

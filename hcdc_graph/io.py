@@ -108,14 +108,19 @@ def save_payload(tensors: Dict[str, torch.Tensor], meta: Dict,
                  path: PathLike, fmt: str = FORMAT) -> None:
     """Writes tensors and scalar metadata to ``path`` atomically (other
     metadata types are refused with a ``TypeError``)."""
+    plain = {}
     for key, value in meta.items():
         if not isinstance(value, _SCALARS):
             raise TypeError(f"Cannot save attribute '{key}' of type "
                             f"{type(value).__name__}: only tensors and "
                             f"str/int/float/bool metadata are saved")
+        # numpy's float64 is a float, but pickles as a numpy global that a
+        # weights-only load refuses: store the plain Python value
+        plain[key] = next(t(value) for t in (bool, str, int, float)
+                          if isinstance(value, t))
     payload = {'format': fmt, 'version': VERSION,
                'tensors': {k: v.detach().cpu() for k, v in tensors.items()},
-               'meta': dict(meta)}
+               'meta': plain}
     tmp = f'{path}.tmp'
     torch.save(payload, tmp)
     os.replace(tmp, path)  # never leave a half-written file at ``path``

@@ -156,4 +156,24 @@ def null_sd(n: int) -> float:
     """The standard deviation of Spearman's :math:`\\rho` between two
     independent rankings of ``n`` items, :math:`1/\\sqrt{n - 1}`: a
     correlation within about twice this of 0 tells nothing."""
-    return 1.0 / np.sqrt(n - 1)
+    return float(1.0 / np.sqrt(n - 1))
+
+
+def spearman_interval(x: np.ndarray, y: np.ndarray,
+                      num_samples: int = 2000, seed: int = 0,
+                      level: float = 0.95) -> Sequence[float]:
+    """A percentile bootstrap interval of Spearman's :math:`\\rho` between
+    ``x`` and ``y`` (items resampled with replacement); resamples where a
+    ranking is constant are left out."""
+    x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
+    draws = np.random.default_rng(seed).integers(0, len(x),
+                                                 (num_samples, len(x)))
+    rx = stats.rankdata(x[draws], axis=1)
+    ry = stats.rankdata(y[draws], axis=1)
+    rx -= rx.mean(axis=1, keepdims=True)
+    ry -= ry.mean(axis=1, keepdims=True)
+    with np.errstate(invalid='ignore', divide='ignore'):
+        rho = (rx * ry).sum(1) / np.sqrt((rx ** 2).sum(1) * (ry ** 2).sum(1))
+    rho = rho[np.isfinite(rho)]
+    alpha = (1 - level) / 2
+    return [float(v) for v in np.quantile(rho, [alpha, 1 - alpha])]

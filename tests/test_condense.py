@@ -308,3 +308,26 @@ def test_checkpoint_of_another_configuration_is_refused(graph, tmp_path):
         other.fit(resume=True)
     with pytest.raises(ValueError, match="needs the 'checkpoint'"):
         GCondXCondenser(graph, 0.05, progress=False).fit(resume=True)
+
+
+def test_rank_certificate(graph, tmp_path):
+    from hcdc_graph.condense.base import CERTIFY_SEED_OFFSET
+    from hcdc_graph.evaluation import Recipe, sample_filter_configs
+    condenser = RandomCondenser(graph, 0.1, seed=1, progress=False)
+    with pytest.raises(ValueError, match='fit'):
+        condenser.certify()
+    condenser.fit()
+    # as if the condenser had trained on exactly the first draw: the
+    # certificate must use other filters
+    condenser.configs_ = sample_filter_configs(4, 2, CERTIFY_SEED_OFFSET + 1)
+    cert = condenser.certify(n_configs=4, recipe=Recipe(hidden=8,
+                                                        epochs=20))
+    assert cert['config_seed'] != CERTIFY_SEED_OFFSET + 1
+    assert -1 <= cert['low'] <= cert['spearman'] <= cert['high'] <= 1
+    assert cert['null_sd'] == pytest.approx(1 / 3 ** 0.5)
+    assert 'null sd' in cert['note'] and cert['seconds'] > 0
+    path = tmp_path / 'certified.pt'
+    io.save(condenser.condensed_, path)
+    back = io.load(path)
+    assert back.certificate_spearman == cert['spearman']
+    assert back.certificate_configs == 4
