@@ -331,3 +331,21 @@ def test_rank_certificate(graph, tmp_path):
     back = io.load(path)
     assert back.certificate_spearman == cert['spearman']
     assert back.certificate_configs == 4
+
+
+def test_condense_transform_and_default_ratio(graph):
+    import torch_geometric.transforms as T
+
+    from hcdc_graph.condense.base import DEFAULT_RATIO
+    from hcdc_graph.transforms import Condense
+    assert RandomCondenser(graph).ratio == DEFAULT_RATIO
+    transform = T.Compose([T.NormalizeFeatures(),
+                           Condense('random', ratio=0.1, seed=2)])
+    out = transform(graph)
+    assert out.method == 'random' and out.ratio == 0.1 and out.seed == 2
+    assert out.num_nodes < graph.num_nodes and bool(out.val_mask.any())
+    assert graph.num_nodes == 300  # the input is left alone
+    assert repr(Condense('gcond', ratio=0.05, seed=1)) == \
+        "Condense('gcond', ratio=0.05, seed=1)"
+    with pytest.raises(ValueError, match='Unknown method'):
+        Condense('nope')

@@ -10,8 +10,8 @@ from torch_geometric.data import Data
 from torch_geometric.nn.conv.gcn_conv import gcn_norm
 from tqdm.auto import tqdm
 
-from hcdc_graph.condense.base import (Condenser, dense_to_graph,
-                                      feature_scaled_lr,
+from hcdc_graph.condense.base import (DEFAULT_RATIO, Condenser,
+                                      dense_to_graph, feature_scaled_lr,
                                       features_of_random_nodes)
 from hcdc_graph.matching import DISTANCES, gradient_distance
 from hcdc_graph.nn import PairwiseGraphGenerator
@@ -92,7 +92,7 @@ class GCondXCondenser(Condenser):
     method = 'gcond-x'
     learn_structure = False
 
-    def __init__(self, data: Data, ratio: float,
+    def __init__(self, data: Data, ratio: float = DEFAULT_RATIO,
                  val_ratio: Optional[float] = None, seed: int = 0,
                  device=None, progress: bool = True, epochs: int = 200,
                  outer_loop: int = 20, inner_loop: int = 15,
@@ -292,7 +292,7 @@ class GCondCondenser(GCondXCondenser):
     method = 'gcond'
     learn_structure = True
 
-    def __init__(self, data: Data, ratio: float,
+    def __init__(self, data: Data, ratio: float = DEFAULT_RATIO,
                  val_ratio: Optional[float] = None, seed: int = 0,
                  device=None, progress: bool = True,
                  structure_epochs: int = 10, cycle: int = 50,

@@ -9,7 +9,8 @@ from torch_geometric.data import Data
 from torch_geometric.utils import subgraph
 from tqdm.auto import tqdm
 
-from hcdc_graph.condense.base import (Condenser, edge_weights,
+from hcdc_graph.condense.base import (DEFAULT_RATIO, Condenser,
+                                      edge_weights,
                                       feature_scaled_lr,
                                       features_of_random_nodes,
                                       sampled_subgraph, stratified_nodes,
@@ -262,7 +263,7 @@ class HCDCCondenser(Condenser):
     """
     method = 'hcdc'
 
-    def __init__(self, data: Data, ratio: float,
+    def __init__(self, data: Data, ratio: float = DEFAULT_RATIO,
                  val_ratio: Optional[float] = None, seed: int = 0,
                  device=None, progress: bool = True,
                  train_condenser: str = 'gcond',
