@@ -415,6 +415,19 @@ def _copies(coeffs, n: int):
         1e-6 * torch.arange(n).view(-1, 1)  # distinct, as configs must be
 
 
+def _plot(args: argparse.Namespace) -> None:
+    cells = []
+    for path in args.results:
+        try:
+            with open(path) as f:
+                cells.append(json.load(f))
+        except (OSError, ValueError) as e:
+            raise CLIError(f"cannot read '{path}': {e}") from None
+    from hcdc_graph.plot import PLOTS
+    PLOTS[args.kind](cells, args.out)
+    print(f"{args.kind}: {len(cells)} results -> {args.out}")
+
+
 def _add_operator_option(parser: argparse.ArgumentParser,
                          default: Optional[bool] = True) -> None:
     parser.add_argument('--self-loops', action=argparse.BooleanOptionalAction,
@@ -618,6 +631,18 @@ def build_parser() -> argparse.ArgumentParser:
     _add_operator_option(search)
     _add_data_options(search)
     search.set_defaults(func=_search)
+
+    plot = sub.add_parser(
+        'plot', help='pictures of rank preservation from cell JSON files')
+    plot.add_argument('kind', choices=('ranking', 'scatter'),
+                      help='ranking: strips of the configs ordered by each '
+                           'ranking; scatter: condensed against original '
+                           'validation accuracy')
+    plot.add_argument('results', nargs='+',
+                      help='cell files (benchmark or table2 cells/*.json)')
+    plot.add_argument('--out', type=_output_file, required=True,
+                      help='the PNG to write')
+    plot.set_defaults(func=_plot)
 
     image = sub.add_parser(
         'image', help='HCDC on CIFAR-10 over the NAS-Bench-201 cell space')
