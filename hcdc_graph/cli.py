@@ -428,6 +428,38 @@ def _plot(args: argparse.Namespace) -> None:
     print(f"{args.kind}: {len(cells)} results -> {args.out}")
 
 
+def _nas(args: argparse.Namespace) -> None:
+    if args.archs is None and args.seconds is None:
+        raise CLIError("give a budget: --archs N and/or --seconds S")
+    from hcdc_graph import io
+    from hcdc_graph.nas import Architecture, ChildRecipe, retrain, search
+    data = _load(args)
+    graph = data
+    if args.condensed:
+        graph = io.load(args.condensed)
+        if graph.num_features != data.num_features:
+            raise CLIError(f"'{args.condensed}' has {graph.num_features} "
+                           f"features but {data.name} has "
+                           f"{data.num_features}: it was condensed from "
+                           f"another dataset")
+    recipe = ChildRecipe(epochs=args.epochs, max_width=args.max_width)
+    result = search(graph, args.strategy, args.archs, args.seconds,
+                    args.seed, recipe, args.history, not args.quiet)
+    best = Architecture.from_dict(result['best']['arch'])
+    final = retrain(best, data, args.retrain_seeds, recipe)
+    seconds = result['history'][-1]['elapsed']
+    _report(args, f"{args.strategy} search on "
+                  f"{args.condensed or data.name}: {len(result['history'])} "
+                  f"architectures in {seconds:.0f} s; best {best} "
+                  f"(validation accuracy {result['best']['val_acc']:.3f}); "
+                  f"retrained on {data.name}: test accuracy "
+                  f"{100 * final['test_acc']:.2f} % (seeds "
+                  f"{args.retrain_seeds})",
+            {'dataset': data.name, 'condensed': args.condensed,
+             'strategy': args.strategy, 'seed': args.seed, **result,
+             'retrained': final})
+
+
 def _add_operator_option(parser: argparse.ArgumentParser,
                          default: Optional[bool] = True) -> None:
     parser.add_argument('--self-loops', action=argparse.BooleanOptionalAction,
@@ -631,6 +663,33 @@ def build_parser() -> argparse.ArgumentParser:
     _add_operator_option(search)
     _add_data_options(search)
     search.set_defaults(func=_search)
+
+    nas = sub.add_parser(
+        'nas', help='GraphNAS architecture search on a dataset or a '
+                    'condensed graph, the winner retrained on the dataset')
+    nas.add_argument('--dataset', required=True)
+    nas.add_argument('--condensed', default=None,
+                     help='search on this condensed graph instead')
+    nas.add_argument('--strategy', choices=('random', 'reinforce'),
+                     default='reinforce')
+    nas.add_argument('--archs', type=POSITIVE_INT, default=None,
+                     help='architectures to train (budget)')
+    nas.add_argument('--seconds', type=POSITIVE, default=None,
+                     help='search wall time (budget)')
+    nas.add_argument('--seed', type=int, default=0)
+    nas.add_argument('--epochs', type=POSITIVE_INT, default=200,
+                     help='training epochs per architecture')
+    nas.add_argument('--max-width', type=POSITIVE_INT, default=None,
+                     help='cap on heads x hidden of the first layer')
+    nas.add_argument('--history', type=_output_file, default=None,
+                     help='JSON-lines history; a rerun resumes from it')
+    nas.add_argument('--retrain-seeds', type=int, nargs='+',
+                     default=[0, 1, 2])
+    nas.add_argument('--json', type=_output_file, default=None,
+                     help="also write the results as JSON ('-': stdout)")
+    nas.add_argument('--quiet', action='store_true')
+    _add_data_options(nas)
+    nas.set_defaults(func=_nas)
 
     plot = sub.add_parser(
         'plot', help='pictures of rank preservation from cell JSON files')

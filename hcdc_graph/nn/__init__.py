@@ -2,5 +2,7 @@
 from hcdc_graph.nn.poly_laplacian_conv import PolyLaplacianConv
 from hcdc_graph.nn.poly_gnn import PolyGNN
 from hcdc_graph.nn.pge import PairwiseGraphGenerator
+from hcdc_graph.nn.graphnas_conv import GraphNASConv
 
-__all__ = ['PolyLaplacianConv', 'PolyGNN', 'PairwiseGraphGenerator']
+__all__ = ['PolyLaplacianConv', 'PolyGNN', 'PairwiseGraphGenerator',
+           'GraphNASConv']

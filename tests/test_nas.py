@@ -1,0 +1,135 @@
+"""The GraphNAS macro space, its layer, the controller and the search."""
+import json
+
+import pytest
+import torch
+
+from hcdc_graph.cli import main
+from hcdc_graph.datasets import csbm
+from hcdc_graph.nas import (Architecture, ChildRecipe, ReinforceController,
+                            retrain, search)
+from hcdc_graph.nas.space import DECISIONS
+from hcdc_graph.nn import GraphNASConv
+from hcdc_graph.nn.graphnas_conv import AGGREGATORS, ATTENTIONS
+
+FAST = ChildRecipe(epochs=5)
+
+
+def tiny_graph():
+    torch.manual_seed(0)
+    src = torch.arange(6)
+    ei = torch.stack([src, (src + 1) % 6])
+    return torch.randn(6, 5), torch.cat([ei, ei.flip(0)], 1)
+
+
+@pytest.mark.parametrize('aggr', AGGREGATORS)
+@pytest.mark.parametrize('att', ATTENTIONS)
+def test_every_attention_and_aggregator_runs_both_ways(att, aggr):
+    x, ei = tiny_graph()
+    conv = GraphNASConv(5, 3, heads=2, att_type=att, aggr=aggr, dropout=0.1)
+    out = conv(x, ei)
+    assert out.shape == (6, 6) and torch.isfinite(out).all()
+    out.square().sum().backward()
+    assert all(p.grad is not None for p in (conv.lin.weight, ))
+    # edge weights go into the messages (GATConv would ignore them)
+    conv.eval()
+    weights = torch.rand(ei.size(1)) + 0.1
+    assert not torch.allclose(conv(x, ei), conv(x, ei, weights))
+    averaged = GraphNASConv(5, 3, heads=2, att_type=att, aggr=aggr,
+                            concat=False)
+    assert averaged(x, ei).shape == (6, 3)
+
+
+def test_architecture_round_trip_and_bad_input():
+    gen = torch.Generator().manual_seed(0)
+    arch = Architecture.sample(gen)
+    assert Architecture.from_dict(json.loads(json.dumps(arch.to_dict()))) \
+        == arch
+    model = arch.to_model(5, 3, max_width=8)
+    assert model.convs[0].heads * model.convs[0].out_channels <= \
+        max(8, arch.layers[0].hidden)
+    bad = arch.to_dict()
+    bad['layers'][0]['heads'] = 3
+    with pytest.raises(ValueError, match='heads'):
+        Architecture.from_dict(bad)
+    with pytest.raises(ValueError, match='att_type'):
+        GraphNASConv(5, 3, att_type='nope')
+
+
+def test_controller_log_probabilities_and_update():
+    torch.manual_seed(0)
+    controller = ReinforceController()
+    gen = torch.Generator().manual_seed(1)
+    indices, log_prob, entropy = controller.sample(gen)
+    assert len(indices) == 2 * len(DECISIONS)
+    assert all(0 <= i < n for i, n in zip(indices, controller.sizes))
+    # the summed log-probability is that of each choice under the policy
+    h = c = torch.zeros(1, 100)
+    x = torch.zeros(1, 100)
+    manual = 0.0
+    for i, (decoder, choice) in enumerate(zip(controller.decoders, indices)):
+        h, c = controller.cell(x, (h, c))
+        logits = 2.5 * torch.tanh(decoder(h) / 5)
+        manual += float(torch.log_softmax(logits, -1)[0, choice])
+        x = controller.embeddings[i](torch.tensor([choice]))
+    assert float(log_prob) == pytest.approx(manual, abs=1e-5)
+    assert float(entropy) > 0
+
+    # a toy reward for the first decision's choice 0: its probability grows
+    def first_choice_probability():
+        h, _ = controller.cell(torch.zeros(1, 100))
+        logits = 2.5 * torch.tanh(controller.decoders[0](h) / 5)
+        return float(torch.softmax(logits, -1)[0, 0])
+
+    before = first_choice_probability()
+    controller.optimizer.param_groups[0]['lr'] = 0.01
+    for _ in range(60):
+        indices, log_prob, entropy = controller.sample(gen)
+        controller.update(log_prob, entropy, float(indices[0] == 0))
+    assert first_choice_probability() > before + 0.1
+
+
+@pytest.mark.parametrize('strategy', ['random', 'reinforce'])
+def test_search_resumes_from_its_history(strategy, tmp_path):
+    data = csbm(num_nodes=120, seed=0)
+    full = search(data, strategy, archs=4, seed=3, recipe=FAST,
+                  progress=False)
+    path = tmp_path / 'history.jsonl'
+    search(data, strategy, archs=2, seed=3, recipe=FAST,
+           history_file=str(path), progress=False)
+    resumed = search(data, strategy, archs=4, seed=3, recipe=FAST,
+                     history_file=str(path), progress=False)
+    assert [e['arch'] for e in resumed['history']] == \
+        [e['arch'] for e in full['history']]
+    assert len(path.read_text().splitlines()) == 4
+    assert resumed['best']['val_acc'] == max(e['val_acc'] for e in
+                                             resumed['history'])
+    with pytest.raises(ValueError, match='another search'):
+        search(data, strategy, archs=4, seed=4, recipe=FAST,
+               history_file=str(path), progress=False)
+    result = retrain(Architecture.from_dict(resumed['best']['arch']), data,
+                     seeds=(0, ), recipe=FAST)
+    assert 0 <= result['test_acc'] <= 1
+
+
+def test_nas_command(tmp_path, capsys):
+    graph = tmp_path / 'g.pt'
+    assert main(['condense', '--dataset', 'csbm', '--num-nodes', '150',
+                 '--method', 'random', '--ratio', '0.1', '--out', str(graph),
+                 '--quiet']) == 0
+    base = ['nas', '--dataset', 'csbm', '--num-nodes', '150', '--epochs',
+            '3', '--quiet', '--retrain-seeds', '0']
+    capsys.readouterr()
+    assert main(base + ['--condensed', str(graph), '--archs', '2',
+                        '--strategy', 'random', '--json', '-']) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert len(out['history']) == 2 and 'test_acc' in out['retrained']
+    for argv, words in ((['--strategy', 'evolution', '--archs', '2'],
+                         'invalid choice'),
+                        ([], 'give a budget'),
+                        (['--archs', '2', '--condensed',
+                          str(tmp_path / 'missing.pt')], 'No such file')):
+        capsys.readouterr()
+        assert main(base + argv) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and words in err[0], err
