@@ -13,7 +13,7 @@ $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet $(TORCH)
-	$(PY) -m pip install --quiet -e '.[test,search,postgres,plot]'
+	$(PY) -m pip install --quiet -e '.[test,search,postgres,plot,nas]'
 	touch $@
 
 install: $(VENV)/.installed

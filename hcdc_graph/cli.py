@@ -460,6 +460,27 @@ def _nas(args: argparse.Namespace) -> None:
              'retrained': final})
 
 
+def _nas_bench(args: argparse.Namespace) -> None:
+    from hcdc_graph import io
+    from hcdc_graph.nas.bench import bench_agreement, load_bench, sample_bench
+    table = load_bench(args.bench or args.dataset)
+    graph = io.load(args.condensed) if args.condensed else _load(args)
+    archs = sample_bench(table, args.archs, args.seed)
+    result = bench_agreement(graph, table, archs, {'epochs': args.epochs},
+                             progress=not args.quiet)
+    _report(args, f"NAS-Bench-Graph ({args.bench or args.dataset}), "
+                  f"{args.archs} architectures (seed {args.seed}) trained on "
+                  f"{args.condensed or args.dataset}: Spearman "
+                  f"{result['spearman']:.3f} (null sd "
+                  f"{result['null_sd']:.2f}), Kendall {result['kendall']:.3f};"
+                  f" Perf. {100 * result['perf']:.2f} % (best sampled "
+                  f"{100 * result['best_sampled_perf']:.2f} %); parameter "
+                  f"count alone: Spearman {result['floor_parameters']:.3f}; "
+                  f"{result['seconds']:.0f} s",
+            {'bench': args.bench or args.dataset, 'condensed': args.condensed,
+             'archs': args.archs, 'seed': args.seed, **result})
+
+
 def _add_operator_option(parser: argparse.ArgumentParser,
                          default: Optional[bool] = True) -> None:
     parser.add_argument('--self-loops', action=argparse.BooleanOptionalAction,
@@ -690,6 +711,26 @@ def build_parser() -> argparse.ArgumentParser:
     nas.add_argument('--quiet', action='store_true')
     _add_data_options(nas)
     nas.set_defaults(func=_nas)
+
+    bench = sub.add_parser(
+        'nas-bench', help='rank NAS-Bench-Graph architectures on a graph '
+                          'against the benchmark table')
+    bench.add_argument('--dataset', required=True,
+                       help='the dataset (and table, unless --bench)')
+    bench.add_argument('--bench', default=None,
+                       help="the table's name (default: the dataset's, "
+                            "e.g. cora, citeseer)")
+    bench.add_argument('--condensed', default=None,
+                       help='train on this condensed graph (default: the '
+                            'dataset itself, to calibrate)')
+    bench.add_argument('--archs', type=_number(int, 3), default=100)
+    bench.add_argument('--seed', type=int, default=0)
+    bench.add_argument('--epochs', type=POSITIVE_INT, default=200)
+    bench.add_argument('--json', type=_output_file, default=None,
+                       help="also write the results as JSON ('-': stdout)")
+    bench.add_argument('--quiet', action='store_true')
+    _add_data_options(bench)
+    bench.set_defaults(func=_nas_bench)
 
     plot = sub.add_parser(
         'plot', help='pictures of rank preservation from cell JSON files')

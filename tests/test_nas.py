@@ -133,3 +133,60 @@ def test_nas_command(tmp_path, capsys):
         assert main(base + argv) == 2
         err = capsys.readouterr().err.strip().splitlines()
         assert len(err) == 1 and words in err[0], err
+
+
+
+
+def test_nas_bench_graph_hash_table_and_restricted_reading(tmp_path,
+                                                           monkeypatch):
+    import importlib.util
+    import pickle
+    if importlib.util.find_spec('nas_bench_graph') is None:
+        pytest.skip('nas-bench-graph is not installed')
+    from hcdc_graph.io import UnsafeFileError
+    from hcdc_graph.nas import bench
+    table = bench.load_bench('cora')
+    assert len(table) == 26206
+    # GCN's skip-skip-gcn-gcn, one of the benchmark's anchors
+    arch = bench.BenchArch((0, 1, 2, 3), ('skip', 'skip', 'gcn', 'gcn'))
+    row = table[arch.bench_hash()]
+    assert 0.7 < row['valid_perf'] < 0.9 and row['para'] == \
+        pytest.approx(0.5025, abs=1e-3)
+    # our network of it has the table's parameter count (dim 256)
+    net = bench.BenchNet(arch, 1433, 7)
+    assert sum(p.numel() for p in net.parameters()) / 1e6 == \
+        pytest.approx(row['para'], rel=0.01)
+    assert bench.BenchArch.from_hash(arch.bench_hash()) == arch
+    assert all(bench.BenchArch.from_hash(k).bench_hash() == k
+               for k in list(table)[:500])
+    with pytest.raises(ValueError, match='canonical'):
+        bench.BenchArch((0, 0, 2, 0), ('gcn', ) * 4)
+
+    class Evil:
+        def __reduce__(self):
+            return (exec, (f"open({str(tmp_path / 'ran')!r}, 'w')", ))
+    hostile = tmp_path / 'cora.bench'
+    hostile.write_bytes(pickle.dumps(Evil()))
+    monkeypatch.setattr(bench, 'bench_path', lambda name: str(hostile))
+    with pytest.raises(UnsafeFileError):
+        bench.load_bench('cora')
+    assert not (tmp_path / 'ran').exists()
+
+
+def test_nas_bench_command_on_a_small_graph(tmp_path, capsys):
+    import importlib.util
+    if importlib.util.find_spec('nas_bench_graph') is None:
+        pytest.skip('nas-bench-graph is not installed')
+    graph = tmp_path / 'g.pt'
+    assert main(['condense', '--dataset', 'csbm', '--num-nodes', '150',
+                 '--method', 'random', '--ratio', '0.1', '--out', str(graph),
+                 '--quiet']) == 0
+    capsys.readouterr()
+    assert main(['nas-bench', '--dataset', 'csbm', '--bench', 'cora',
+                 '--condensed', str(graph), '--archs', '3', '--epochs', '3',
+                 '--quiet', '--json', '-']) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert len(out['table']) == 3 and -1 <= out['spearman'] <= 1
+    assert main(['nas-bench', '--dataset', 'csbm', '--bench', 'nope',
+                 '--archs', '3']) == 2
+    assert 'No NAS-Bench-Graph table' in capsys.readouterr().err

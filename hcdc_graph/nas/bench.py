@@ -1,0 +1,235 @@
+"""The NAS-Bench-Graph space and its ground truth (Qin et al., "NAS-Bench-
+Graph: Benchmarking Graph Neural Architecture Search", 2022), so that a
+condensed graph is scored against a table no one here made.
+
+The table ships with the PyPI package ``nas-bench-graph`` (1.4.0, extra
+``[nas]``): one pickle per dataset mapping an architecture's hash to its
+measured ``valid_perf``, ``perf`` (test accuracy), ``latency`` and ``para``
+(parameters, millions). Only its data files are read, with a restricted
+unpickler (plain containers and numpy numbers): its code is never
+imported.
+
+An architecture is four computing nodes after a linear pre-processing
+layer: node ``i`` applies ``ops[i]`` to the output of node ``link[i]``
+(0 = the pre-processed input), ``link`` one of the nine patterns of
+:data:`LINKS`. Here the nodes whose output no other node reads are
+averaged and a linear layer gives the logits; that and the training recipe
+(:data:`RECIPE`) are our reading of the benchmark, checked against its
+table by :func:`calibrate`, not its code.
+"""
+import dataclasses
+import importlib.util
+import os.path as osp
+import time
+from typing import Dict, List, Optional, Sequence, Tuple
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from scipy import stats
+from torch import Tensor
+from torch_geometric.data import Data
+from tqdm.auto import tqdm
+
+from hcdc_graph.io import restricted_load
+from hcdc_graph.validation import check_graph
+
+LINKS: Tuple[Tuple[int, ...], ...] = (
+    (0, 0, 0, 0), (0, 0, 0, 1), (0, 0, 1, 1), (0, 0, 1, 2), (0, 0, 1, 3),
+    (0, 1, 1, 1), (0, 1, 1, 2), (0, 1, 2, 2), (0, 1, 2, 3))
+OPS = ('gat', 'gcn', 'gin', 'cheb', 'sage', 'arma', 'graph', 'fc', 'skip')
+# Hash digits are in base len(OPS) + 1, as the benchmark numbers them.
+BASE = len(OPS) + 1
+BENCH_GLOBALS = frozenset({'numpy.dtype', 'numpy.core.multiarray.scalar',
+                           'numpy._core.multiarray.scalar'})
+# Training of every architecture (our reading of the benchmark's recipe).
+RECIPE = {'dim': 256, 'dropout': 0.5, 'lr': 0.01, 'weight_decay': 5e-4,
+          'epochs': 200}
+
+
+@dataclasses.dataclass(frozen=True)
+class BenchArch:
+    """A NAS-Bench-Graph architecture in the benchmark's canonical form."""
+    link: Tuple[int, ...]
+    ops: Tuple[str, ...]
+
+    def __post_init__(self):
+        if tuple(self.link) not in LINKS:
+            raise ValueError(f"link {self.link} is not one of the nine "
+                             f"canonical patterns {LINKS}")
+        if len(self.ops) != 4 or any(op not in OPS for op in self.ops):
+            raise ValueError(f"ops must be four of {OPS} (got {self.ops})")
+
+    def bench_hash(self) -> int:
+        """The table's key: the link pattern's index, then one digit per
+        op, in base :data:`BASE`."""
+        key = LINKS.index(tuple(self.link))
+        for op in self.ops:
+            key = key * BASE + OPS.index(op)
+        return key
+
+    @classmethod
+    def from_hash(cls, key: int) -> 'BenchArch':
+        digits = []
+        for _ in range(4):
+            key, digit = divmod(int(key), BASE)
+            digits.append(digit)
+        if not 0 <= key < len(LINKS) or max(digits) >= len(OPS):
+            raise ValueError(f"{key} is not a NAS-Bench-Graph hash")
+        return cls(LINKS[key], tuple(OPS[d] for d in reversed(digits)))
+
+
+def bench_path(dataset: str) -> str:
+    """The shipped table of ``dataset`` (e.g. ``'cora'``)."""
+    spec = importlib.util.find_spec('nas_bench_graph')
+    if spec is None or not spec.submodule_search_locations:
+        raise FileNotFoundError("NAS-Bench-Graph's tables are not installed: "
+                                "pip install 'hcdc-graph[nas]' (the PyPI "
+                                "package nas-bench-graph)")
+    path = osp.join(spec.submodule_search_locations[0], 'light',
+                    f'{dataset.lower()}.bench')
+    if not osp.exists(path):
+        raise FileNotFoundError(f"No NAS-Bench-Graph table for '{dataset}' "
+                                f"({path})")
+    return path
+
+
+def load_bench(dataset: str) -> Dict[int, Dict[str, float]]:
+    """The table: hash -> ``valid_perf``, ``perf``, ``latency``, ``para``
+    (plain floats), read without running code from the file."""
+    path = bench_path(dataset)
+    with open(path, 'rb') as f:
+        table = restricted_load(f, BENCH_GLOBALS, path)
+    if not isinstance(table, dict):
+        raise ValueError(f"'{path}' is not a NAS-Bench-Graph table")
+    return {int(k): {m: float(v) for m, v in row.items()}
+            for k, row in table.items()}
+
+
+def _op(name: str, dim: int) -> torch.nn.Module:
+    from torch_geometric import nn as pyg
+    if name == 'gat':
+        return pyg.GATConv(dim, dim, heads=2, concat=False)
+    if name == 'gcn':
+        return pyg.GCNConv(dim, dim)
+    if name == 'gin':
+        return pyg.GINConv(torch.nn.Sequential(
+            torch.nn.Linear(dim, dim), torch.nn.ReLU(),
+            torch.nn.Linear(dim, dim)))
+    if name == 'cheb':
+        return pyg.ChebConv(dim, dim, K=2)
+    if name == 'sage':
+        return pyg.SAGEConv(dim, dim)
+    if name == 'arma':
+        return pyg.ARMAConv(dim, dim)
+    if name == 'graph':
+        return pyg.GraphConv(dim, dim)
+    if name == 'fc':
+        return torch.nn.Linear(dim, dim)
+    return torch.nn.Identity()  # skip
+
+
+class BenchNet(torch.nn.Module):
+    """A NAS-Bench-Graph architecture as a network (see the module
+    docstring); ``forward(x, edge_index)``."""
+    def __init__(self, arch: BenchArch, in_channels: int, num_classes: int,
+                 dim: int = RECIPE['dim'], dropout: float = RECIPE['dropout']):
+        super().__init__()
+        self.arch, self.dropout = arch, dropout
+        self.pre = torch.nn.Linear(in_channels, dim)
+        self.ops = torch.nn.ModuleList(_op(op, dim) for op in arch.ops)
+        used = set(arch.link)
+        self.leaves = [i + 1 for i in range(4) if i + 1 not in used]
+        self.post = torch.nn.Linear(dim, num_classes)
+
+    def forward(self, x: Tensor, edge_index: Tensor) -> Tensor:
+        x = F.dropout(x, self.dropout, self.training)
+        outputs = [F.relu(self.pre(x))]
+        for link, name, op in zip(self.arch.link, self.arch.ops, self.ops):
+            h = outputs[link]
+            h = op(h) if name in ('fc', 'skip') else op(h, edge_index)
+            outputs.append(F.dropout(F.relu(h), self.dropout,
+                                     self.training))
+        return self.post(torch.stack([outputs[i] for i in self.leaves])
+                         .mean(0))
+
+
+def train_bench_arch(arch: BenchArch, data: Data, seed: int = 0,
+                     recipe: Optional[Dict] = None) -> Dict:
+    """Trains ``arch`` on ``data.train_mask``; validation accuracy and loss
+    at the epoch of lowest validation loss (test accuracy there too when
+    ``data`` has a test split), and the seconds."""
+    recipe = {**RECIPE, **(recipe or {})}
+    start = time.perf_counter()
+    torch.manual_seed(seed)
+    model = BenchNet(arch, data.num_features, int(data.y.max()) + 1,
+                     recipe['dim'], recipe['dropout'])
+    opt = torch.optim.Adam(model.parameters(), lr=recipe['lr'],
+                           weight_decay=recipe['weight_decay'])
+    best = {'val_loss': float('inf'), 'val_acc': 0.0}
+    test = getattr(data, 'test_mask', None)
+    for _ in range(recipe['epochs']):
+        model.train()
+        opt.zero_grad()
+        F.cross_entropy(model(data.x, data.edge_index)[data.train_mask],
+                        data.y[data.train_mask]).backward()
+        opt.step()
+        model.eval()
+        with torch.no_grad():
+            out = model(data.x, data.edge_index)
+        loss = float(F.cross_entropy(out[data.val_mask],
+                                     data.y[data.val_mask]))
+        if loss < best['val_loss']:
+            right = out.argmax(-1) == data.y
+            best = {'val_loss': loss,
+                    'val_acc': float(right[data.val_mask].float().mean())}
+            if test is not None and bool(test.any()):
+                best['test_acc'] = float(right[test].float().mean())
+    best['seconds'] = time.perf_counter() - start
+    return best
+
+
+def sample_bench(table: Dict[int, Dict], n: int, seed: int = 0
+                 ) -> List[BenchArch]:
+    """``n`` distinct architectures of the table, drawn uniformly."""
+    keys = sorted(table)
+    if not 1 <= n <= len(keys):
+        raise ValueError(f"Cannot sample {n} of {len(keys)} architectures")
+    picked = np.random.default_rng(seed).choice(len(keys), n, replace=False)
+    return [BenchArch.from_hash(keys[i]) for i in picked]
+
+
+def bench_agreement(graph: Data, table: Dict[int, Dict],
+                    archs: Sequence[BenchArch],
+                    recipe: Optional[Dict] = None,
+                    progress: bool = False) -> Dict:
+    """Trains ``archs`` on ``graph`` (S_train; an original or condensed
+    graph), ranks them by S_val accuracy (ties by loss) and compares with
+    the table's ``valid_perf``: Spearman and Kendall, Perf. (the table's
+    test accuracy of the architecture ranked first) beside the best of the
+    sample, and the data-free floor (Spearman of the parameter count)."""
+    from hcdc_graph.ranking import null_sd, rank_by_accuracy
+    check_graph(graph)
+    rows = []
+    for arch in tqdm(archs, desc='nas-bench', disable=not progress):
+        result = train_bench_arch(arch, graph, recipe=recipe)
+        rows.append({'hash': arch.bench_hash(), 'link': list(arch.link),
+                     'ops': list(arch.ops), **result,
+                     **{f'bench_{k}': v for k, v in
+                        table[arch.bench_hash()].items()}})
+    ranks = rank_by_accuracy(np.array([r['val_acc'] for r in rows]),
+                             np.array([r['val_loss'] for r in rows]))
+    truth = np.array([r['bench_valid_perf'] for r in rows])
+    first = rows[int(np.argmax(ranks))]
+    return {'spearman': float(stats.spearmanr(ranks, truth)[0]),
+            'kendall': float(stats.kendalltau(ranks, truth)[0]),
+            'null_sd': null_sd(len(rows)),
+            'perf': first['bench_perf'],
+            'best_sampled_perf': max(r['bench_perf'] for r in rows),
+            'floor_parameters': float(stats.spearmanr(
+                [r['bench_para'] for r in rows], truth)[0]),
+            'seconds': sum(r['seconds'] for r in rows), 'table': rows}
+
+
+__all__ = ['BenchArch', 'BenchNet', 'LINKS', 'OPS', 'RECIPE', 'load_bench',
+           'sample_bench', 'train_bench_arch', 'bench_agreement']
