@@ -508,6 +508,12 @@ def _add_recipe_options(parser: argparse.ArgumentParser) -> None:
                         help='no progress bars')
 
 
+def _add_json_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument('--json', type=_output_file, default=None,
+                        help="also write the results as JSON to this file "
+                             "('-': stdout, the text then goes to stderr)")
+
+
 def _add_runner_options(parser: argparse.ArgumentParser) -> None:
     """The options of the resumable runners (table2, benchmark)."""
     parser.add_argument('--ground-truth', default=None, metavar='DIR',
@@ -551,9 +557,7 @@ def build_parser() -> argparse.ArgumentParser:
                        default=0.5)
     train.add_argument('--epochs', type=POSITIVE_INT, default=200)
     train.add_argument('--seeds', type=int, nargs='+', default=[0, 1, 2])
-    train.add_argument('--json', type=_output_file, default=None,
-                       help="also write the results as JSON to this file "
-                            "('-': stdout)")
+    _add_json_option(train)
     _add_operator_option(train)
     _add_data_options(train)
     train.set_defaults(func=_train)
@@ -581,9 +585,7 @@ def build_parser() -> argparse.ArgumentParser:
     condense.add_argument('--resume', action='store_true',
                           help='gcond-x, gcond: continue an interrupted run '
                                'from OUT.checkpoint (written at every epoch)')
-    condense.add_argument('--json', type=_output_file, default=None,
-                          help="also write what was made as JSON to this "
-                               "file ('-': stdout)")
+    _add_json_option(condense)
     condense.add_argument('--quiet', action='store_true',
                           help='no progress bar')
     _add_operator_option(condense, default=None)
@@ -596,9 +598,7 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument('--dataset', required=True)
     evaluate.add_argument('--condensed', required=True,
                           help='a file written by `hcdc-graph condense`')
-    evaluate.add_argument('--json', type=_output_file, default=None,
-                          help="also write the results (per config too) "
-                               "as JSON to this file ('-': stdout)")
+    _add_json_option(evaluate)
     _add_recipe_options(evaluate)
     _add_data_options(evaluate)
     evaluate.set_defaults(func=_evaluate)
@@ -674,8 +674,7 @@ def build_parser() -> argparse.ArgumentParser:
     search.add_argument('--measure', type=COUNT, default=3,
                         help='trials timed on the original graph for the '
                              'projected comparison (default: 3)')
-    search.add_argument('--json', type=_output_file, default=None,
-                        help="also write the results as JSON ('-': stdout)")
+    _add_json_option(search)
     search.add_argument('--hidden', type=POSITIVE_INT, default=64)
     search.add_argument('--epochs', type=POSITIVE_INT, default=200)
     search.add_argument('--train-seeds', type=int, nargs='+', default=[0],
@@ -706,8 +705,7 @@ def build_parser() -> argparse.ArgumentParser:
                      help='JSON-lines history; a rerun resumes from it')
     nas.add_argument('--retrain-seeds', type=int, nargs='+',
                      default=[0, 1, 2])
-    nas.add_argument('--json', type=_output_file, default=None,
-                     help="also write the results as JSON ('-': stdout)")
+    _add_json_option(nas)
     nas.add_argument('--quiet', action='store_true')
     _add_data_options(nas)
     nas.set_defaults(func=_nas)
@@ -726,8 +724,7 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument('--archs', type=_number(int, 3), default=100)
     bench.add_argument('--seed', type=int, default=0)
     bench.add_argument('--epochs', type=POSITIVE_INT, default=200)
-    bench.add_argument('--json', type=_output_file, default=None,
-                       help="also write the results as JSON ('-': stdout)")
+    _add_json_option(bench)
     bench.add_argument('--quiet', action='store_true')
     _add_data_options(bench)
     bench.set_defaults(func=_nas_bench)
@@ -773,9 +770,7 @@ def build_parser() -> argparse.ArgumentParser:
                                 'root)')
     ievaluate.add_argument('--out-dir', default=None,
                            help='per-architecture results (resumable)')
-    ievaluate.add_argument('--json', type=_output_file, default=None,
-                           help="also write the results as JSON to this "
-                                "file ('-': stdout)")
+    _add_json_option(ievaluate)
     ievaluate.add_argument('--quiet', action='store_true')
     ievaluate.set_defaults(func=_image_evaluate)
     return parser
