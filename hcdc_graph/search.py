@@ -159,10 +159,10 @@ def search(condensed: Data, n_trials: int, storage: Optional[str] = None,
         raise ValueError("Several workers share a study through storage: "
                          "pass e.g. storage='journal:study.log'")
     recipe = recipe or Recipe()
+    if not progress:
+        optuna.logging.set_verbosity(optuna.logging.WARNING)
     study = create_study(storage, study_name, sampler, seed)  # once, first
     if workers == 1:
-        if not progress:
-            optuna.logging.set_verbosity(optuna.logging.WARNING)
         missing = n_trials - _completed(study)
         if missing > 0:
             study.optimize(filter_objective(condensed, K, recipe, tune),
