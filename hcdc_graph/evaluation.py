@@ -463,8 +463,9 @@ def transfer_results(original: Data, condensed: Data, configs: Tensor,
     num_classes = int(original.y.max()) + 1
     condensed = with_csr_adjacency(condensed)
     # Only the validation split is scored on the original graph.
-    target = Data(x=original.x, edge_index=with_csr_adjacency(
-        original).edge_index, y=original.y, val_mask=original.val_mask)
+    target = Data(x=original.x, edge_index=original.edge_index,
+                  adj_t=with_csr_adjacency(original).adj_t, y=original.y,
+                  val_mask=original.val_mask)
 
     def model():  # cached: each keeps its own graph's operator
         return recipe.model(original.num_features, num_classes,

@@ -7,7 +7,7 @@ stays differentiable to any order in the dense operand, so Hessian-vector
 products (double backward) work too.
 """
 import copy
-from typing import Optional
+from typing import Optional, Tuple
 
 import torch
 from torch import Tensor
@@ -62,18 +62,26 @@ def csr_matmul(adj: Tensor, adj_t: Tensor, x: Tensor) -> Tensor:
 
 
 def with_csr_adjacency(data: Data) -> Data:
-    """A shallow copy of ``data`` whose ``edge_index`` is the CSR
-    :func:`csr_adjacency` (edge weights moved into its values, and
-    ``edge_weight`` removed). Models built on
-    :class:`~hcdc_graph.nn.PolyLaplacianConv` accept either form. The
-    other attributes are shared with ``data``, not copied (the features of
-    a large graph are big). ``data`` itself when it is already in CSR
-    form."""
-    if data.edge_index.layout == torch.sparse_csr:
+    """A shallow copy of ``data`` with the CSR :func:`csr_adjacency` as
+    ``adj_t`` (PyG's convention: row ``i`` holds the edges into node ``i``,
+    values the edge weights); ``edge_index`` and ``edge_weight`` are kept.
+    Models built on :class:`~hcdc_graph.nn.PolyLaplacianConv` take either
+    (:func:`graph_inputs` picks ``adj_t`` when there is one). The other
+    attributes are shared with ``data``, not copied (the features of a
+    large graph are big). ``data`` itself when it already has ``adj_t``."""
+    if getattr(data, 'adj_t', None) is not None:
         return data
     out = copy.copy(data)
-    weight = getattr(data, 'edge_weight', None)
-    out.edge_index = csr_adjacency(data.edge_index, weight, data.num_nodes)
-    if weight is not None:
-        del out.edge_weight
+    out.adj_t = csr_adjacency(data.edge_index,
+                              getattr(data, 'edge_weight', None),
+                              data.num_nodes)
     return out
+
+
+def graph_inputs(data: Data) -> Tuple[Tensor, Optional[Tensor]]:
+    """What a layer is called with: ``(adj_t, None)`` when ``data`` has a
+    CSR ``adj_t``, else ``(edge_index, edge_weight)``."""
+    adj_t = getattr(data, 'adj_t', None)
+    if adj_t is not None:
+        return adj_t, None
+    return data.edge_index, getattr(data, 'edge_weight', None)

@@ -7,6 +7,7 @@ import torch.nn.functional as F
 from torch import Tensor
 from torch_geometric.data import Data
 
+from hcdc_graph.sparse import graph_inputs
 from hcdc_graph.validation import check_graph, require_masks
 
 
@@ -29,8 +30,7 @@ class TrainResult:
 def _forward(model: torch.nn.Module, data: Data,
              coeffs: Optional[Tensor]) -> Tensor:
     kwargs = {} if coeffs is None else {'coeffs': coeffs}
-    return model(data.x, data.edge_index, getattr(data, 'edge_weight', None),
-                 **kwargs)
+    return model(data.x, *graph_inputs(data), **kwargs)
 
 
 @torch.no_grad()
@@ -125,10 +125,11 @@ def graph_losses(model: torch.nn.Module, data: Data,
                  weight_decay: float = 5e-4):
     """:func:`node_classification_losses` over ``data``'s own
     ``train_mask`` and ``val_mask`` nodes. ``data.edge_weight`` is used when
-    present; ``data.edge_index`` may also be a CSR adjacency (from
-    :func:`~hcdc_graph.sparse.with_csr_adjacency`, for large graphs)."""
+    present; a CSR ``data.adj_t`` (from
+    :func:`~hcdc_graph.sparse.with_csr_adjacency`, for large graphs) is used
+    instead when there is one."""
     require_masks(data, 'train_mask', 'val_mask')
     train, val = data.train_mask, data.val_mask
     return node_classification_losses(
-        model, data.x, data.edge_index, getattr(data, 'edge_weight', None),
-        train, data.y[train], val, data.y[val], weight_decay)
+        model, data.x, *graph_inputs(data), train, data.y[train], val,
+        data.y[val], weight_decay)

@@ -69,6 +69,12 @@ def check_graph(data, masks: Sequence[str] = ('train_mask', 'val_mask')
     if bool((y < 0).any()):
         raise ValueError("data.y has negative labels; labels are 0 .. C-1")
     _check_edges(data, n)
+    adj_t = getattr(data, 'adj_t', None)
+    if adj_t is not None and (not isinstance(adj_t, Tensor) or
+                              adj_t.layout != torch.sparse_csr or
+                              tuple(adj_t.shape) != (n, n)):
+        raise ValueError(f"data.adj_t must be a {n} x {n} torch.sparse_csr "
+                         f"adjacency")
     for name in ('train_mask', 'val_mask', 'test_mask'):
         if name in masks or getattr(data, name, None) is not None:
             require_masks(data, name) if name in masks else \

@@ -3,7 +3,7 @@ import pytest
 
 from hcdc_graph.nn import PolyLaplacianConv
 from hcdc_graph.sparse import (csr_adjacency, csr_matmul, transpose_csr,
-                               with_csr_adjacency)
+                               graph_inputs, with_csr_adjacency)
 from torch_geometric.data import Data
 
 
@@ -51,17 +51,19 @@ def test_conv_gives_the_same_on_edge_index_and_csr(cached):
     data = Data(x=torch.randn(7, 4), edge_index=edge_index,
                 edge_weight=weight)
     csr = with_csr_adjacency(data)
-    assert csr.edge_index.layout == torch.sparse_csr
-    assert 'edge_weight' not in csr
+    assert csr.adj_t.layout == torch.sparse_csr  # PyG's adj_t convention
+    assert torch.equal(csr.edge_index, edge_index)  # kept, not overwritten
+    assert graph_inputs(csr) == (csr.adj_t, None)
+    assert with_csr_adjacency(csr) is csr
     # data itself unchanged, features shared rather than copied
-    assert 'edge_weight' in data and data.edge_index.layout == torch.strided
+    assert 'adj_t' not in data and graph_inputs(data)[1] is data.edge_weight
     assert csr.x.data_ptr() == data.x.data_ptr()
     conv = PolyLaplacianConv(4, 3, K=2, cached=cached)
     coeffs = torch.tensor([0.3, -0.7, 0.2], requires_grad=True)
     a = conv(data.x, data.edge_index, data.edge_weight, coeffs=coeffs)
     conv2 = PolyLaplacianConv(4, 3, K=2, cached=cached)
     conv2.load_state_dict(conv.state_dict())
-    b = conv2(csr.x, csr.edge_index, coeffs=coeffs)
+    b = conv2(csr.x, csr.adj_t, coeffs=coeffs)
     torch.testing.assert_close(a, b)
     ga, = torch.autograd.grad(a.square().sum(), coeffs)
     gb, = torch.autograd.grad(b.square().sum(), coeffs)
