@@ -184,10 +184,10 @@ def _condense(args: argparse.Namespace) -> None:
             raise CLIError("--self-loops / --no-self-loops apply to --method "
                            "hcdc only (the other methods evaluate no filter)")
         options['self_loops'] = args.self_loops
-    resumable = args.method in ('gcond-x', 'gcond')
+    resumable = args.method in ('gcond-x', 'gcond', 'hcdc')
     if args.resume and not resumable:
-        raise CLIError("--resume applies to --method gcond-x and gcond (the "
-                       "others keep no checkpoint)")
+        raise CLIError("--resume applies to --method gcond-x, gcond and hcdc "
+                       "(random keeps no checkpoint)")
     if resumable:
         options['checkpoint'] = f'{args.out}.checkpoint'
     from hcdc_graph import io
@@ -583,8 +583,9 @@ def build_parser() -> argparse.ArgumentParser:
                           help='train N held-out filters on both graphs and '
                                'store a rank certificate with the graph')
     condense.add_argument('--resume', action='store_true',
-                          help='gcond-x, gcond: continue an interrupted run '
-                               'from OUT.checkpoint (written at every epoch)')
+                          help='gcond-x, gcond, hcdc: continue an '
+                               'interrupted run from OUT.checkpoint '
+                               '(written at every epoch)')
     _add_json_option(condense)
     condense.add_argument('--quiet', action='store_true',
                           help='no progress bar')

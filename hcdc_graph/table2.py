@@ -73,7 +73,7 @@ def condensed_graph(data: Data, method: str, ratio: float, seed: int,
         options['train_graph'] = condensed_graph(data, 'gcond', ratio, seed,
                                                  graph_dir, progress)
         options['self_loops'] = self_loops
-    resumable = method in ('gcond-x', 'gcond')
+    resumable = method in ('gcond-x', 'gcond', 'hcdc')
     if resumable:  # a run stopped midway continues where it was
         os.makedirs(graph_dir, exist_ok=True)
         options['checkpoint'] = f'{path}.checkpoint'

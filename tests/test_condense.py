@@ -256,6 +256,10 @@ if checkpoint != '-':  # slow every epoch down, so it can be killed mid-run
 options = dict(epochs=12, outer_loop=4, inner_loop=2)
 if method == 'gcond':
     options.update(cycle=4, structure_epochs=2)
+if method == 'hcdc':  # S_train from a (checkpointed) GCond-X run
+    options = dict(epochs=12, train_condenser='gcond-x', num_configs=2,
+                   trajectory_steps=1, train_epochs=20,
+                   train_options=dict(epochs=3, outer_loop=2, inner_loop=1))
 condenser = CONDENSERS[method](csbm(num_nodes=300, seed=0), 0.05, seed=3,
                                progress=False, checkpoint=None
                                if checkpoint == '-' else checkpoint,
@@ -264,7 +268,7 @@ io.save(condenser.fit(resume=checkpoint != '-'), out)
 '''
 
 
-@pytest.mark.parametrize('method', ['gcond'])  # GCond-X: the same loop
+@pytest.mark.parametrize('method', ['gcond', 'hcdc'])  # GCond-X: GCond's loop
 def test_resume_after_kill_9_gives_the_uninterrupted_result(method,
                                                             tmp_path):
     import signal

@@ -82,7 +82,7 @@ class Condenser:
         device (str or torch.device, optional): Where to compute.
         progress (bool, optional): Show a progress bar. (default: :obj:`True`)
         checkpoint (str, optional): A file where condensers that run for
-            minutes (GCond-X, GCond) save their state at every epoch
+            minutes (GCond-X, GCond, HCDC) save their state at every epoch
             boundary (atomically), so that ``fit(resume=True)`` continues
             after a crash or ``kill -9`` to the same result as an
             uninterrupted run. Removed once :meth:`fit` finishes.

@@ -282,8 +282,10 @@ class HCDCCondenser(Condenser):
                  rank_weight: float = 0.0, rank_target: str = 'original',
                  rank_points: int = 0,
                  edge_init: Union[float, Sequence[float]] = EDGE_STARTS,
-                 val_structure: str = 'none'):
-        super().__init__(data, ratio, val_ratio, seed, device, progress)
+                 val_structure: str = 'none',
+                 checkpoint: Optional[str] = None):
+        super().__init__(data, ratio, val_ratio, seed, device, progress,
+                         checkpoint)
         from hcdc_graph.condense import CONDENSERS
         if train_condenser not in CONDENSERS:
             raise ValueError(f"Unknown train_condenser '{train_condenser}'; "
@@ -396,9 +398,15 @@ class HCDCCondenser(Condenser):
         data = self.data
         gen = torch.Generator().manual_seed(self.seed)
         if self.train_graph is None:
+            options = dict(self.train_options)
+            resumable = self.checkpoint is not None and \
+                self.train_condenser in ('gcond-x', 'gcond')
+            if resumable:
+                options['checkpoint'] = f'{self.checkpoint}.s_train'
             s_train = CONDENSERS[self.train_condenser](
                 data, self.ratio, val_ratio=0.0, seed=self.seed,
-                progress=self.progress, **self.train_options).fit()
+                progress=self.progress, **options).fit(
+                    resume=resumable and self._resume)
         else:
             s_train = training_part(self.train_graph)
         self.train_graph_ = s_train
@@ -560,9 +568,24 @@ class HCDCCondenser(Condenser):
         opt = torch.optim.Adam([{'params': [x_v], 'lr': self.lr_features},
                                 {'params': [omega], 'lr': self.lr_edges}])
         self.loss_history_, self.rank_history_ = [], []
-        bar = tqdm(range(self.epochs), desc='hcdc: learning S_val',
+        # A checkpoint holds the alignment's state; what comes before it
+        # (S_train's own checkpoint aside) is deterministic and recomputed.
+        first = 0
+        state = self.resumed_state()
+        if state is not None:
+            with torch.no_grad():
+                x_v.copy_(state['x_v'])
+                omega.copy_(state['omega'])
+            opt.load_state_dict(state['optimizer'])
+            gen.set_state(state['generator'])
+            torch.set_rng_state(state['rng'])
+            self.loss_history_ = list(state['loss_history'])
+            self.rank_history_ = list(state['rank_history'])
+            first = state['epoch'] + 1
+        bar = tqdm(range(first, self.epochs), initial=first,
+                   total=self.epochs, desc='hcdc: learning S_val',
                    disable=not self.progress)
-        for _ in bar:
+        for epoch in bar:
             self.rank_history_.append(0.0)
             total = align_epoch(
                 points,
@@ -572,6 +595,12 @@ class HCDCCondenser(Condenser):
                 rank_term if self.rank_weight > 0 else None)
             self.loss_history_.append(total)
             bar.set_postfix(loss=f'{total:.4f}')
+            self.save_state({
+                'epoch': epoch, 'x_v': x_v.detach(), 'omega': omega.detach(),
+                'optimizer': opt.state_dict(), 'generator': gen.get_state(),
+                'rng': torch.get_rng_state(),
+                'loss_history': self.loss_history_,
+                'rank_history': self.rank_history_})
 
         self.seconds_['alignment'] = time.perf_counter() - start - sum(
             self.seconds_.values())
