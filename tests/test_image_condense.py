@@ -185,3 +185,29 @@ def test_correlation_beyond_parameter_count():
         correlation_beyond_parameter_count(other[:5], archs, truth, C=2)
     with pytest.raises(ValueError, match='at least 4'):
         correlation_beyond_parameter_count(other[:3], archs[:3], truth, C=2)
+
+
+def test_dc_resumes_from_its_checkpoint(images, tmp_path, monkeypatch):
+    options = dict(ipc=2, val_ipc=1, seed=0, progress=False, real_val_size=30,
+                   iterations=8, real_batch=16, width=8, outer_loop=2,
+                   inner_loop=1)
+    full = DCCondenser(images, **options).fit()
+    path = tmp_path / 'dc.pt'
+    crashing = DCCondenser(images, checkpoint=str(path), **options)
+    save, calls = DCCondenser.save_state, []
+
+    def save_then_crash(self, state):
+        save(self, state)
+        calls.append(state['iteration'])
+        if len(calls) == 4:
+            raise KeyboardInterrupt  # as if the process died here
+    monkeypatch.setattr(DCCondenser, 'save_state', save_then_crash)
+    with pytest.raises(KeyboardInterrupt):
+        crashing.fit()
+    monkeypatch.undo()
+    assert path.exists()
+    resumed = DCCondenser(images, checkpoint=str(path), **options)
+    out = resumed.fit(resume=True)
+    assert torch.equal(out.train_x, full.train_x)
+    assert torch.equal(out.val_x, full.val_x)
+    assert len(resumed.loss_history_) == 8 and not path.exists()

@@ -1,8 +1,5 @@
 """The condenser base class: configuration, validation, node budgets and the
 emitted :class:`~torch_geometric.data.Data`."""
-import json
-import os
-import tempfile
 import time
 import warnings
 from typing import Dict, Optional, Tuple
@@ -14,6 +11,7 @@ from torch_geometric.data import Data
 from torch_geometric.utils import subgraph
 
 from hcdc_graph.validation import check_graph
+from hcdc_graph.checkpoint import Checkpointed
 from hcdc_graph.profiling import peak_rss_mb, reset_peak_rss
 
 
@@ -40,7 +38,7 @@ DEFAULT_RATIO = 0.018
 CERTIFY_SEED_OFFSET = 30_000
 
 
-class Condenser:
+class Condenser(Checkpointed):
     r"""Base class of the graph condensers.
 
     Configuration happens in ``__init__`` (validated at once), the work in
@@ -108,7 +106,6 @@ class Condenser:
             torch.device('cpu')
         self.progress = progress
         self.checkpoint = checkpoint
-        self._resume = False
 
     # -- budgets -----------------------------------------------------------
     @property
@@ -142,17 +139,13 @@ class Condenser:
         ``condensed_``). With ``resume=True``, continues from the
         ``checkpoint`` file when there is one (written by an interrupted
         :meth:`fit` of the same configuration on the same graph)."""
-        if resume and self.checkpoint is None:
-            raise ValueError("fit(resume=True) needs the 'checkpoint' file "
-                             "to resume from")
-        self._resume = resume
+        self.start_fit(resume)
         seed_everything(self.seed)
         reset_peak_rss()
         start = time.perf_counter()
         out = self._condense()
         seconds = time.perf_counter() - start
-        if self.checkpoint is not None and os.path.exists(self.checkpoint):
-            os.remove(self.checkpoint)
+        self.end_fit()
         peak = peak_rss_mb()
         for key in ('x', 'y', 'edge_index', 'edge_weight', 'train_mask',
                     'val_mask'):
@@ -237,49 +230,9 @@ class Condenser:
         self.certificate_ = out
         return out
 
-    # -- checkpoints ---------------------------------------------------------
-    def _configuration(self) -> str:
-        """What a checkpoint must match: the class, every option and the
-        graph's fingerprint."""
+    def data_fingerprint(self) -> str:
         from hcdc_graph.evaluation import graph_fingerprint
-        options = {k: repr(v) for k, v in sorted(vars(self).items())
-                   if not k.startswith('_') and not k.endswith('_') and
-                   k not in ('data', 'progress', 'device', 'checkpoint')}
-        return json.dumps([type(self).__name__, options,
-                           graph_fingerprint(self.data)])
-
-    def save_state(self, state: Dict) -> None:
-        """Writes ``state`` (tensors and plain containers) to the
-        ``checkpoint`` file atomically: a unique temporary file in the same
-        folder, then ``os.replace``, so a crash mid-write leaves the previous
-        checkpoint intact. Does nothing without a ``checkpoint``."""
-        if self.checkpoint is None:
-            return
-        folder = os.path.dirname(os.path.abspath(self.checkpoint))
-        fd, tmp = tempfile.mkstemp(dir=folder, suffix='.tmp')
-        os.close(fd)
-        try:
-            torch.save({'configuration': self._configuration(), **state},
-                       tmp)
-            os.replace(tmp, self.checkpoint)
-        finally:
-            if os.path.exists(tmp):
-                os.remove(tmp)
-
-    def resumed_state(self) -> Optional[Dict]:
-        """The checkpoint's state when :meth:`fit` was called with
-        ``resume=True`` and the file exists, else :obj:`None`; a checkpoint
-        of another configuration or graph is an error."""
-        if not self._resume or not os.path.exists(self.checkpoint):
-            return None
-        from hcdc_graph.io import safe_torch_load
-        state = safe_torch_load(self.checkpoint, 'checkpoint')
-        if not isinstance(state, dict) or \
-                state.get('configuration') != self._configuration():
-            raise ValueError(f"The checkpoint '{self.checkpoint}' was written "
-                             f"by another configuration or graph; delete it "
-                             f"or pass another path")
-        return state
+        return graph_fingerprint(self.data)
 
     def labels_and_masks(self, generator: torch.Generator
                          ) -> Tuple[Tensor, Tensor, Tensor]:

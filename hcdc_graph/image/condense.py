@@ -7,6 +7,7 @@ training part and a validation part of ``real_val_size`` images: the
 validation part plays the role of the original validation set (Random draws
 its validation images from it; HCDC aligns with its hypergradients).
 """
+import hashlib
 import random
 import time
 from dataclasses import dataclass, field
@@ -19,6 +20,7 @@ from torch import Tensor
 from tqdm.auto import tqdm
 
 from hcdc_graph import io
+from hcdc_graph.checkpoint import Checkpointed
 from hcdc_graph.image.convnet import ConvNet
 from hcdc_graph.image.datasets import ImageDataset
 from hcdc_graph.matching import DISTANCES, gradient_distance
@@ -70,7 +72,7 @@ def split_real(data: ImageDataset, real_val_size: int
     return perm[real_val_size:], perm[:real_val_size]
 
 
-class ImageCondenser:
+class ImageCondenser(Checkpointed):
     """Base class of the image condensers.
 
     Args:
@@ -82,12 +84,17 @@ class ImageCondenser:
         real_val_size (int): original training images held out as the
             original validation set. (default: 5,000)
         progress (bool): show a progress bar. (default: True)
+        checkpoint (str, optional): where a condenser that runs for minutes
+            (DC) saves its state after every iteration, atomically, so that
+            ``fit(resume=True)`` continues after a crash to the same result.
+            (default: :obj:`None`)
     """
     method = 'base'
 
     def __init__(self, data: ImageDataset, ipc: int = 10,
                  val_ipc: Optional[int] = None, seed: int = 0,
-                 real_val_size: int = 5000, progress: bool = True):
+                 real_val_size: int = 5000, progress: bool = True,
+                 checkpoint: Optional[str] = None):
         if ipc < 1 or (val_ipc is not None and val_ipc < 0):
             raise ValueError(f"'ipc' must be positive and 'val_ipc' "
                              f"non-negative (got {ipc}, {val_ipc})")
@@ -100,6 +107,7 @@ class ImageCondenser:
         self.train_index, self.val_index = split_real(data,
                                                       self.real_val_size)
         self.progress = progress
+        self.checkpoint = checkpoint
         counts = torch.bincount(data.train_y[self.train_index],
                                 minlength=self.num_classes)
         if int(counts.min()) < ipc + self.val_ipc:
@@ -124,7 +132,15 @@ class ImageCondenser:
         pick = pool[torch.randperm(pool.numel(), generator=generator)[:n]]
         return normalize(self.data.train_x[pick])
 
-    def fit(self) -> CondensedImages:
+    def data_fingerprint(self) -> str:
+        h = hashlib.sha256(str(tuple(self.data.train_x.shape)).encode())
+        h.update(self.data.train_x[:64].numpy().tobytes())
+        h.update(self.data.train_y.numpy().tobytes())
+        return h.hexdigest()[:10]
+
+    def fit(self, resume: bool = False) -> CondensedImages:
+        """Condenses; with ``resume=True`` continues from ``checkpoint``."""
+        self.start_fit(resume)
         random.seed(self.seed)
         np.random.seed(self.seed)
         torch.manual_seed(self.seed)
@@ -132,6 +148,7 @@ class ImageCondenser:
         start = time.perf_counter()
         out = self._condense()
         seconds = time.perf_counter() - start
+        self.end_fit()
         for name in ('train_x', 'val_x'):
             if not torch.isfinite(getattr(out, name)).all():
                 raise ArithmeticError(f"{type(self).__name__} produced NaN "
@@ -204,8 +221,10 @@ class DCCondenser(ImageCondenser):
                  iterations: int = 100, real_batch: int = 64,
                  width: int = 32, outer_loop: int = 10,
                  inner_loop: int = 5, lr_images: float = 0.1,
-                 lr_net: float = 0.01, distance: str = 'ours'):
-        super().__init__(data, ipc, val_ipc, seed, real_val_size, progress)
+                 lr_net: float = 0.01, distance: str = 'ours',
+                 checkpoint: Optional[str] = None):
+        super().__init__(data, ipc, val_ipc, seed, real_val_size, progress,
+                         checkpoint)
         if distance not in DISTANCES:
             raise ValueError(f"Unknown distance '{distance}'; choose one of "
                              f"{', '.join(DISTANCES)}")
@@ -229,9 +248,20 @@ class DCCondenser(ImageCondenser):
         opt = torch.optim.SGD([x], lr=self.lr_images, momentum=0.5)
         net = ConvNet(self.num_classes, self.width)
         self.loss_history_ = []
-        bar = tqdm(range(self.iterations), desc='dc condensation',
+        first = 0
+        state = self.resumed_state()
+        if state is not None:
+            with torch.no_grad():
+                x.copy_(state['x'])
+            opt.load_state_dict(state['optimizer'])
+            gen.set_state(state['generator'])
+            torch.set_rng_state(state['rng'])
+            self.loss_history_ = list(state['loss_history'])
+            first = state['iteration'] + 1
+        bar = tqdm(range(first, self.iterations), initial=first,
+                   total=self.iterations, desc='dc condensation',
                    disable=not self.progress)
-        for _ in bar:
+        for iteration in bar:
             net.reset_parameters()
             net_opt = torch.optim.SGD(net.parameters(), lr=self.lr_net)
             params = [p for p in net.parameters()]
@@ -262,6 +292,11 @@ class DCCondenser(ImageCondenser):
                     net_opt.step()
             self.loss_history_.append(total)
             bar.set_postfix(loss=f'{total:.3f}')
+            self.save_state({'iteration': iteration, 'x': x.detach(),
+                             'optimizer': opt.state_dict(),
+                             'generator': gen.get_state(),
+                             'rng': torch.get_rng_state(),
+                             'loss_history': self.loss_history_})
         return split_per_class(x.detach(), y, self.ipc, gen)
 
 
