@@ -14,6 +14,7 @@ HCDC reuses the GCond graph of the same cell as its fixed
 :math:`S_{train}`, so the two differ only in :math:`S_{val}`; HCDC's
 condensation time includes GCond's.
 """
+import hashlib
 import os
 import os.path as osp
 import statistics
@@ -53,18 +54,15 @@ def condensed_graph(data: Data, method: str, ratio: float, seed: int,
                     graph_dir: Optional[str] = None,
                     progress: bool = False, self_loops: bool = True) -> Data:
     """The condensed graph of one cell, loaded from ``graph_dir`` (default
-    ``<user cache>/table2/graphs``) when it was made before (the file name
-    holds the graph's :func:`~hcdc_graph.evaluation.graph_fingerprint`).
+    ``<user cache>/table2/graphs``) when it was made before: the file name
+    holds a hash of the condenser's configuration (every option, defaults
+    included) and of the graph's
+    :func:`~hcdc_graph.evaluation.graph_fingerprint`.
     HCDC gets the GCond graph of the same cell as :math:`S_{train}` and
     calibrates for the filter operator ``self_loops`` (the other methods do
     not depend on it); its ``condense_seconds`` then include GCond's."""
     from hcdc_graph.condense import CONDENSERS
     graph_dir = graph_dir or osp.join(cache_dir(), 'table2', 'graphs')
-    operator = '' if method != 'hcdc' or self_loops else '-noloops'
-    path = osp.join(graph_dir, f'{data.name}-{graph_fingerprint(data)}-'
-                               f'{method}-{ratio}-{seed}{operator}.pt')
-    if osp.exists(path):
-        return io.load(path)
     if method not in CONDENSERS:
         raise ValueError(f"Unknown method '{method}'; choose one of "
                          f"{', '.join(CONDENSERS)}")
@@ -73,12 +71,20 @@ def condensed_graph(data: Data, method: str, ratio: float, seed: int,
         options['train_graph'] = condensed_graph(data, 'gcond', ratio, seed,
                                                  graph_dir, progress)
         options['self_loops'] = self_loops
+    condenser = CONDENSERS[method](data, ratio, seed=seed, progress=progress,
+                                   **options)
+    # The file name holds what the graph depends on: the data, the method
+    # and every option of the condenser (its defaults included).
+    key = hashlib.sha256(condenser._configuration().encode()).hexdigest()
+    path = osp.join(graph_dir, f'{data.name}-{method}-{ratio}-{seed}-'
+                               f'{key[:12]}.pt')
+    if osp.exists(path):
+        return io.load(path)
     resumable = method in ('gcond-x', 'gcond', 'hcdc')
     if resumable:  # a run stopped midway continues where it was
         os.makedirs(graph_dir, exist_ok=True)
-        options['checkpoint'] = f'{path}.checkpoint'
-    graph = CONDENSERS[method](data, ratio, seed=seed, progress=progress,
-                               **options).fit(resume=resumable)
+        condenser.checkpoint = f'{path}.checkpoint'
+    graph = condenser.fit(resume=resumable)
     if method == 'hcdc':
         graph.own_condense_seconds = graph.condense_seconds
         graph.condense_seconds += options['train_graph'].condense_seconds
