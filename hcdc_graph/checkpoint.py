@@ -75,3 +75,15 @@ class Checkpointed:
         """Removes the checkpoint once the fit is done."""
         if self.checkpoint is not None and os.path.exists(self.checkpoint):
             os.remove(self.checkpoint)
+
+
+def random_state(generator: torch.Generator) -> Dict:
+    """The random number generators a resumed run must continue from: the
+    run's own ``generator`` and torch's global one (weight inits)."""
+    return {'generator': generator.get_state(), 'rng': torch.get_rng_state()}
+
+
+def restore_random_state(state: Dict, generator: torch.Generator) -> None:
+    """Sets both generators back to a checkpoint's :func:`random_state`."""
+    generator.set_state(state['generator'])
+    torch.set_rng_state(state['rng'])

@@ -10,6 +10,7 @@ from torch_geometric.data import Data
 from torch_geometric.nn.conv.gcn_conv import gcn_norm
 from tqdm.auto import tqdm
 
+from hcdc_graph.checkpoint import random_state, restore_random_state
 from hcdc_graph.condense.base import (DEFAULT_RATIO, Condenser,
                                       dense_to_graph, feature_scaled_lr,
                                       features_of_random_nodes)
@@ -229,7 +230,7 @@ class GCondXCondenser(Condenser):
                               self.structure_state()],
                 'opt_struct': opt_struct.state_dict() if opt_struct
                 else None,
-                'generator': gen.get_state(), 'rng': torch.get_rng_state(),
+                **random_state(gen),
                 'loss_history': self.loss_history_,
                 'epoch_seconds': self.epoch_seconds_})
 
@@ -258,8 +259,7 @@ class GCondXCondenser(Condenser):
         opt_feat.load_state_dict(state['opt_feat'])
         if opt_struct is not None:
             opt_struct.load_state_dict(state['opt_struct'])
-        gen.set_state(state['generator'])
-        torch.set_rng_state(state['rng'])
+        restore_random_state(state, gen)
         self.loss_history_ = list(state['loss_history'])
         self.epoch_seconds_ = list(state['epoch_seconds'])
         return state['epoch'] + 1

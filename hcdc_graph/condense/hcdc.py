@@ -9,6 +9,7 @@ from torch_geometric.data import Data
 from torch_geometric.utils import subgraph
 from tqdm.auto import tqdm
 
+from hcdc_graph.checkpoint import random_state, restore_random_state
 from hcdc_graph.condense.base import (DEFAULT_RATIO, Condenser,
                                       edge_weights,
                                       feature_scaled_lr,
@@ -577,8 +578,7 @@ class HCDCCondenser(Condenser):
                 x_v.copy_(state['x_v'])
                 omega.copy_(state['omega'])
             opt.load_state_dict(state['optimizer'])
-            gen.set_state(state['generator'])
-            torch.set_rng_state(state['rng'])
+            restore_random_state(state, gen)
             self.loss_history_ = list(state['loss_history'])
             self.rank_history_ = list(state['rank_history'])
             first = state['epoch'] + 1
@@ -597,8 +597,7 @@ class HCDCCondenser(Condenser):
             bar.set_postfix(loss=f'{total:.4f}')
             self.save_state({
                 'epoch': epoch, 'x_v': x_v.detach(), 'omega': omega.detach(),
-                'optimizer': opt.state_dict(), 'generator': gen.get_state(),
-                'rng': torch.get_rng_state(),
+                'optimizer': opt.state_dict(), **random_state(gen),
                 'loss_history': self.loss_history_,
                 'rank_history': self.rank_history_})
 

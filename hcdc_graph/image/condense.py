@@ -20,7 +20,8 @@ from torch import Tensor
 from tqdm.auto import tqdm
 
 from hcdc_graph import io
-from hcdc_graph.checkpoint import Checkpointed
+from hcdc_graph.checkpoint import (Checkpointed, random_state,
+                                   restore_random_state)
 from hcdc_graph.image.convnet import ConvNet
 from hcdc_graph.image.datasets import ImageDataset
 from hcdc_graph.matching import DISTANCES, gradient_distance
@@ -254,8 +255,7 @@ class DCCondenser(ImageCondenser):
             with torch.no_grad():
                 x.copy_(state['x'])
             opt.load_state_dict(state['optimizer'])
-            gen.set_state(state['generator'])
-            torch.set_rng_state(state['rng'])
+            restore_random_state(state, gen)
             self.loss_history_ = list(state['loss_history'])
             first = state['iteration'] + 1
         bar = tqdm(range(first, self.iterations), initial=first,
@@ -294,8 +294,7 @@ class DCCondenser(ImageCondenser):
             bar.set_postfix(loss=f'{total:.3f}')
             self.save_state({'iteration': iteration, 'x': x.detach(),
                              'optimizer': opt.state_dict(),
-                             'generator': gen.get_state(),
-                             'rng': torch.get_rng_state(),
+                             **random_state(gen),
                              'loss_history': self.loss_history_})
         return split_per_class(x.detach(), y, self.ipc, gen)
 
