@@ -29,7 +29,6 @@ from hcdc_graph.validation import check_graph
 # The hyperparameters a search can tune beyond the filter, with their ranges.
 TUNABLE = ('lr', 'weight_decay', 'dropout', 'hidden')
 SAMPLERS = ('tpe', 'random')
-SCHEMES = ('sqlite:', 'journal:', 'postgresql')
 
 
 def _optuna():

@@ -19,10 +19,7 @@ def require_masks(data, *names: str) -> None:
             raise ValueError(f"The graph has no '{name}': a node mask is "
                              f"needed here (set data.{name} = a boolean "
                              f"tensor of length num_nodes)")
-        if not isinstance(mask, Tensor) or mask.dtype != torch.bool or \
-                mask.dim() != 1 or mask.numel() != data.num_nodes:
-            raise ValueError(f"data.{name} must be a boolean tensor of length "
-                             f"num_nodes={data.num_nodes}")
+        _check_mask_shape(data, name, data.num_nodes)
         if not bool(mask.any()):
             raise ValueError(f"data.{name} selects no node")
 
@@ -76,9 +73,10 @@ def check_graph(data, masks: Sequence[str] = ('train_mask', 'val_mask')
         raise ValueError(f"data.adj_t must be a {n} x {n} torch.sparse_csr "
                          f"adjacency")
     for name in ('train_mask', 'val_mask', 'test_mask'):
-        if name in masks or getattr(data, name, None) is not None:
-            require_masks(data, name) if name in masks else \
-                _check_mask_shape(data, name, n)
+        if name in masks:
+            require_masks(data, name)
+        elif getattr(data, name, None) is not None:
+            _check_mask_shape(data, name, n)
     if 'train_mask' in masks and 'val_mask' in masks:
         shared = int((data.train_mask & data.val_mask).sum())
         if shared:
