@@ -133,6 +133,15 @@ class Condenser(Checkpointed):
                           f"every class has at least one")
         return train, val
 
+    def stratified_split(self, generator: torch.Generator
+                         ) -> Tuple[Tensor, Tensor]:
+        """Class-stratified random original training and validation nodes,
+        :meth:`budgets` of each (drawn in this order from ``generator``)."""
+        train, val = self.budgets()
+        data = self.data
+        return (stratified_nodes(data, data.train_mask, train, generator),
+                stratified_nodes(data, data.val_mask, val, generator))
+
     # -- the work ------------------------------------------------------------
     def fit(self, resume: bool = False) -> Data:
         """Condenses the graph; returns the condensed graph (also kept in

@@ -3,7 +3,7 @@ import torch
 from torch_geometric.data import Data
 from torch_geometric.utils import subgraph
 
-from hcdc_graph.condense.base import Condenser, stratified_nodes
+from hcdc_graph.condense.base import Condenser
 
 
 class RandomCondenser(Condenser):
@@ -17,9 +17,7 @@ class RandomCondenser(Condenser):
     def _condense(self) -> Data:
         data = self.data
         gen = torch.Generator().manual_seed(self.seed)
-        train_budget, val_budget = self.budgets()
-        train = stratified_nodes(data, data.train_mask, train_budget, gen)
-        val = stratified_nodes(data, data.val_mask, val_budget, gen)
+        train, val = self.stratified_split(gen)
         nodes = torch.cat([train, val])
         is_train = torch.arange(nodes.numel()) < train.numel()
         edge_index, _ = subgraph(nodes, data.edge_index, relabel_nodes=True,
