@@ -85,9 +85,6 @@ def condense_child(num_nodes, method, ratio, out, project=False):
     run, projected to the full run's epoch counts."""
     data = make_graph(num_nodes)
     options = {}
-    if method == 'hcdc':
-        options['train_graph'] = io.load(graph_path(num_nodes, 'gcond-x',
-                                                    ratio))
     if method == 'gcond':
         options['threshold'] = 0.01  # GCond's value for larger graphs
     projection = {}
@@ -126,8 +123,6 @@ def condense_child(num_nodes, method, ratio, out, project=False):
 def condense_cell(num_nodes, method, ratio, cells, project=False):
     path = osp.join(cells, f'condense-{num_nodes}-{method}.json')
     if not osp.exists(path):
-        if method == 'hcdc':
-            condense_cell(num_nodes, 'gcond-x', ratio, cells)
         print(f'condensing csbm{num_nodes} with {method} ...', flush=True)
         subprocess.run([sys.executable, __file__, '--child', str(num_nodes),
                         method, str(ratio), path]
@@ -220,10 +215,6 @@ def report(cells, ratio):
             if c is None:
                 continue
             seconds, peak = c['condense_seconds'], c['condense_peak_rss_mb']
-            if m == 'hcdc':  # plus the GCond-X graph it learns S_val on
-                base = found[f'condense-{n}-gcond-x']
-                seconds += base['condense_seconds']
-                peak = max(peak, base['condense_peak_rss_mb'])
             e = found.get(f'evaluate-{n}-{m}')
             shown = f'{seconds:.0f}'
             if 'projected_from' in c:

@@ -8,7 +8,6 @@ traceback.
 import argparse
 import json
 import math
-import os
 import os.path as osp
 import shlex
 import sys

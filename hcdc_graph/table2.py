@@ -58,9 +58,8 @@ def condensed_graph(data: Data, method: str, ratio: float, seed: int,
     holds a hash of the condenser's configuration (every option, defaults
     included) and of the graph's
     :func:`~hcdc_graph.evaluation.graph_fingerprint`.
-    HCDC gets the GCond graph of the same cell as :math:`S_{train}` and
-    calibrates for the filter operator ``self_loops`` (the other methods do
-    not depend on it); its ``condense_seconds`` then include GCond's."""
+    HCDC calibrates for the filter operator ``self_loops`` (the other
+    methods do not depend on it)."""
     from hcdc_graph.condense import CONDENSERS
     graph_dir = graph_dir or osp.join(cache_dir(), 'table2', 'graphs')
     if method not in CONDENSERS:
@@ -68,8 +67,6 @@ def condensed_graph(data: Data, method: str, ratio: float, seed: int,
                          f"{', '.join(CONDENSERS)}")
     options = {}
     if method == 'hcdc':
-        options['train_graph'] = condensed_graph(data, 'gcond', ratio, seed,
-                                                 graph_dir, progress)
         options['self_loops'] = self_loops
     condenser = CONDENSERS[method](data, ratio, seed=seed, progress=progress,
                                    **options)
@@ -85,9 +82,6 @@ def condensed_graph(data: Data, method: str, ratio: float, seed: int,
         os.makedirs(graph_dir, exist_ok=True)
         condenser.checkpoint = f'{path}.checkpoint'
     graph = condenser.fit(resume=resumable)
-    if method == 'hcdc':
-        graph.own_condense_seconds = graph.condense_seconds
-        graph.condense_seconds += options['train_graph'].condense_seconds
     os.makedirs(graph_dir, exist_ok=True)
     io.save(graph, path)
     return graph
@@ -127,10 +121,6 @@ def run_cell(data: Data, method: str, ratio: float, seed: int,
         'condense_seconds': float(graph.condense_seconds),
         'condense_peak_rss_mb': float(graph.condense_peak_rss_mb),
         'evaluate_seconds': time.perf_counter() - start,
-        # HCDC's choices: θ, and the S_val edge start it picked
-        'theta': getattr(graph, 'theta', None),
-        'edge_init': getattr(graph, 'edge_init', None),
-        'start_agreement': start_agreement_pairs(graph),
         **{k: v for k, v in rank_dict.items() if k != 'table'},
         **perf.as_dict(),
         'table': rank_dict['table'],
@@ -149,17 +139,6 @@ def cell_done(path: str, data: Data) -> bool:
                          f"{data.name} (fingerprint {made_on}, now "
                          f"{graph_fingerprint(data)}); use another --out")
     return True
-
-
-def start_agreement_pairs(graph: Data) -> Optional[List[List[float]]]:
-    """HCDC's ``[S_val edge start, agreement]`` pairs kept with a condensed
-    graph (see :class:`~hcdc_graph.HCDCCondenser`'s ``edge_init``);
-    ``None`` for the other methods and for HCDC graphs saved before the
-    pairs were kept."""
-    if getattr(graph, 'start_weights', None) is None:
-        return None
-    return [[float(w), float(a)] for w, a
-            in zip(graph.start_weights, graph.start_agreement)]
 
 
 def run_table2(datasets: Sequence[str] = ('Cora', 'CiteSeer'),

@@ -14,7 +14,7 @@ from hcdc_graph.datasets import csbm
 FAST = {'random': {}, 'gcond-x': dict(epochs=3, outer_loop=2, inner_loop=1),
         'gcond': dict(epochs=3, outer_loop=2, inner_loop=1,
                       structure_epochs=1, cycle=2, pge_hidden=16),
-        'hcdc': dict(train_condenser='random', hidden=8, num_configs=2,
+        'hcdc': dict(hidden=8, num_configs=2,
                      trajectory_steps=1, epochs=2, train_epochs=20,
                      neumann_steps=3)}
 
@@ -256,10 +256,9 @@ if checkpoint != '-':  # slow every epoch down, so it can be killed mid-run
 options = dict(epochs=12, outer_loop=4, inner_loop=2)
 if method == 'gcond':
     options.update(cycle=4, structure_epochs=2)
-if method == 'hcdc':  # S_train from a (checkpointed) GCond-X run
-    options = dict(epochs=12, train_condenser='gcond-x', num_configs=2,
-                   trajectory_steps=1, train_epochs=20,
-                   train_options=dict(epochs=3, outer_loop=2, inner_loop=1))
+if method == 'hcdc':
+    options = dict(epochs=12, num_configs=2, trajectory_steps=1,
+                   train_epochs=20, lr=0.3)
 condenser = CONDENSERS[method](csbm(num_nodes=300, seed=0), 0.05, seed=3,
                                progress=False, checkpoint=None
                                if checkpoint == '-' else checkpoint,

@@ -255,8 +255,8 @@ def test_large_graph_commands_run_on_fakes(tmp_path, capsys):
     for name, original_nodes in (('ogbn-arxiv', None), ('Reddit', 8)):
         data = load_dataset(name, root=str(tmp_path), download=False)
         with pytest.warns(UserWarning, match='every class'):
-            graph = HCDCCondenser(data, 0.005, train_condenser='random',
-                                  progress=False, hidden=4, num_configs=2,
+            graph = HCDCCondenser(data, 0.005, progress=False, hidden=4,
+                                  num_configs=2,
                                   trajectory_steps=0, epochs=2,
                                   train_epochs=5,
                                   original_nodes=original_nodes).fit()

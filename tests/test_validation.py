@@ -6,7 +6,6 @@ import pytest
 import torch
 from hypothesis import HealthCheck, given, seed, settings
 from hypothesis import strategies as st
-from torch_geometric.data import Data
 
 from hcdc_graph import io
 from hcdc_graph.condense import RandomCondenser
