@@ -10,9 +10,9 @@ from tqdm.auto import tqdm
 from hcdc_graph.checkpoint import random_state, restore_random_state
 from hcdc_graph.condense.base import (DEFAULT_RATIO, Condenser,
                                       sampled_subgraph)
-from hcdc_graph.condense.summaries import (path_operator,
+from hcdc_graph.condense.summaries import (kept_mask, path_operator,
                                            propagated_features,
-                                           summary_edges, summary_features)
+                                           summary_edges, with_summaries)
 from hcdc_graph.evaluation import sample_filter_configs
 from hcdc_graph.hypergrad import Neumann, hypergradient
 from hcdc_graph.hypergrad.calibrate import align_epoch, train_params
@@ -150,18 +150,16 @@ class HCDCCondenser(Condenser):
                        self.num_classes, K=self.K, dropout=0.0, cached=cached,
                        self_loops=self.self_loops)
 
-    def _part_losses(self, x: Tensor, y: Tensor, cached: bool):
-        """``(train_loss, val_loss)`` closures over the summarized nodes
-        with features ``x`` (kept nodes first, then their summaries) and
-        labels ``y`` of the kept nodes: both score the kept nodes."""
-        n = y.numel()
-        mask = torch.zeros(x.size(0), dtype=torch.bool)
-        mask[:n] = True
-        edge_index = summary_edges(n, self.K)
+    def _part_losses(self, model: PolyGNN, x: Tensor, y: Tensor):
+        """``(train_loss, val_loss)`` closures of ``model`` over the
+        summarized nodes with features ``x`` (kept nodes first, then their
+        summaries) and labels ``y`` of the kept nodes: both score the kept
+        nodes."""
+        mask = kept_mask(y.numel(), self.K)
+        edge_index = summary_edges(y.numel(), self.K)
         return node_classification_losses(
-            self._model(cached), x, edge_index,
-            torch.ones(edge_index.size(1)), mask, y, mask, y,
-            self.weight_decay)
+            model, x, edge_index, torch.ones(edge_index.size(1)), mask, y,
+            mask, y, self.weight_decay)
 
     def _condense(self) -> Data:
         start = time.perf_counter()
@@ -170,25 +168,25 @@ class HCDCCondenser(Condenser):
         train, val = self.stratified_split(gen)
         operator = path_operator(self.K, self.self_loops)
 
-        def summarized(nodes, targets):
-            x = data.x[nodes].double()
-            return torch.cat([x, *summary_features(x, targets, operator)]
-                             ).float()
-
-        x_train = summarized(train, propagated_features(
-            data, train, self.K, self.self_loops))
+        # One propagation over the whole graph for both parts.
+        targets = propagated_features(data, torch.cat([train, val]), self.K,
+                                      self.self_loops)
+        train_targets, val_targets = targets.split(
+            [train.numel(), val.numel()], dim=1)
+        x_train = with_summaries(data.x[train].double(), train_targets,
+                                 operator).float()
         y_train, y_val = data.y[train], data.y[val]
-        val_targets = propagated_features(data, val, self.K,
-                                          self.self_loops)
         omega = torch.zeros(val.numel(), self.K, requires_grad=True)
 
         def x_val(omega):
             scale = 2 * torch.sigmoid(omega).double()
-            return summarized(val, val_targets * scale.t().unsqueeze(-1))
+            return with_summaries(data.x[val].double(), val_targets *
+                                  scale.t().unsqueeze(-1), operator).float()
 
         # S_train's summaries are fixed: its loss caches its adjacency.
-        s_train_loss, _ = self._part_losses(x_train, y_train, cached=True)
-        model = self._model()
+        s_train_loss, _ = self._part_losses(self._model(cached=True),
+                                            x_train, y_train)
+        model, val_model = self._model(), self._model()
         whole = None if self.original_nodes is not None else graph_losses(
             self._model(cached=True), with_csr_adjacency(data),
             self.weight_decay)
@@ -202,8 +200,8 @@ class HCDCCondenser(Condenser):
         points = []
         # epochs=0 keeps the exact summaries: no search space is needed
         starts = sample_filter_configs(self.num_configs, self.K,
-                                       CONFIG_SEED_OFFSET + self.seed
-                                       )[:self.num_configs * (self.epochs > 0)]
+                                       CONFIG_SEED_OFFSET + self.seed) \
+            if self.epochs > 0 else []
         bar = tqdm(total=len(starts) * (self.trajectory_steps + 1),
                    desc='hcdc: hypergradients on the original graph',
                    disable=not self.progress)
@@ -243,7 +241,7 @@ class HCDCCondenser(Condenser):
         for epoch in bar:
             total = align_epoch(
                 points, lambda _: (s_train_loss, self._part_losses(
-                    x_val(omega), y_val, cached=False)[1]),
+                    val_model, x_val(omega), y_val)[1]),
                 self.solver, opt, len(points), gen)
             self.loss_history_.append(total)
             bar.set_postfix(loss=f'{total:.4f}')
@@ -260,16 +258,10 @@ class HCDCCondenser(Condenser):
         edge_index = torch.cat([summary_edges(train.numel(), self.K),
                                 n_t + summary_edges(val.numel(), self.K)],
                                dim=1)
-
-        def kept(n, total):
-            mask = torch.zeros(total, dtype=torch.bool)
-            mask[:n] = True
-            return mask
-
-        train_mask = torch.cat([kept(train.numel(), n_t),
+        train_mask = torch.cat([kept_mask(train.numel(), self.K),
                                 torch.zeros(n_v, dtype=torch.bool)])
         val_mask = torch.cat([torch.zeros(n_t, dtype=torch.bool),
-                              kept(val.numel(), n_v)])
+                              kept_mask(val.numel(), self.K)])
         return Data(x=torch.cat([x_train, x_v]),
                     y=torch.cat([y_train.repeat(self.K + 1),
                                  y_val.repeat(self.K + 1)]),

@@ -81,6 +81,21 @@ def summary_features(x: Tensor, targets: Tensor, operator: Tensor) -> Tensor:
     return torch.stack(levels[1:])
 
 
+def with_summaries(x: Tensor, targets: Tensor, operator: Tensor) -> Tensor:
+    """``x`` followed by its nodes' summaries (:func:`summary_features`),
+    level by level: shape ``((K + 1) n, F)``, in ``targets``' dtype."""
+    return torch.cat([x.to(targets.dtype),
+                      *summary_features(x, targets, operator)])
+
+
+def kept_mask(num_nodes: int, K: int) -> Tensor:
+    """True at the ``num_nodes`` kept nodes of a summarized graph (they come
+    first), False at their ``K * num_nodes`` summaries."""
+    mask = torch.zeros((K + 1) * num_nodes, dtype=torch.bool)
+    mask[:num_nodes] = True
+    return mask
+
+
 def summary_edges(num_nodes: int, K: int) -> Tensor:
     """The paths' edges (both directions) when the ``num_nodes`` kept nodes
     come first and level ``k`` summary of node ``i`` is node ``k *
@@ -101,12 +116,12 @@ def summarized_graph(data: Data, nodes: Tensor, K: int, self_loops: bool,
     docstring). Kept nodes come first, then level 1 summaries, and so on;
     summary nodes carry their node's label and are in no mask. Each of
     ``masks`` is ``data``'s mask at ``nodes``."""
-    x = data.x[nodes].double()
-    targets = propagated_features(data, nodes, K, self_loops)
-    levels = summary_features(x, targets, path_operator(K, self_loops))
+    x = with_summaries(data.x[nodes].double(),
+                       propagated_features(data, nodes, K, self_loops),
+                       path_operator(K, self_loops))
     n = nodes.numel()
     edge_index = summary_edges(n, K)
-    out = Data(x=torch.cat([x, *levels]).to(data.x.dtype),
+    out = Data(x=x.to(data.x.dtype),
                y=data.y[nodes].repeat(K + 1),
                edge_index=edge_index,
                edge_weight=torch.ones(edge_index.size(1)))
