@@ -360,9 +360,9 @@ def _search(args: argparse.Namespace) -> None:
                        "journal:FILE (one machine) or a PostgreSQL URL")
     from hcdc_graph import io
     from hcdc_graph.evaluation import evaluate_configs
-    from hcdc_graph.search import best_trial, retrain, search
-    condensed = io.load(args.condensed)
+    from hcdc_graph.search import best_trial, retrain, search, trace
     data = _load(args)
+    condensed = io.load(args.condensed) if args.condensed else data
     if condensed.num_features != data.num_features:
         raise CLIError(f"'{args.condensed}' has {condensed.num_features} "
                        f"features but {data.name} has {data.num_features}: "
@@ -382,29 +382,44 @@ def _search(args: argparse.Namespace) -> None:
     seconds = time.perf_counter() - start
     best = best_trial(study)
     result = retrain(best.params, data, args.retrain_seeds, recipe=recipe)
-    # The same trials on the original graph: a few timed, the rest projected.
-    measured = min(args.measure, args.trials)
-    tick = time.perf_counter()
-    evaluate_configs(data, _copies(best.user_attrs['coeffs'],
-                                         measured), recipe)
-    per_trial = (time.perf_counter() - tick) / max(1, measured)
-    original_seconds = per_trial * args.trials
-    _report(args, f"{data.name}: {len(study.trials)} trials on "
-                  f"'{args.condensed}' in {seconds:.0f} s "
-                  f"({seconds / max(1, len(study.trials)):.2f} s a trial); "
-                  f"on the original graph about {original_seconds:.0f} s "
+    searched = args.condensed or f'{data.name} itself'
+    extra = {}
+    if args.trace:
+        tick = time.perf_counter()
+        extra['trace'] = trace(study, data, recipe=recipe)
+        extra['trace_seconds'] = time.perf_counter() - tick
+    if args.condensed:
+        # The same trials on the original graph: a few timed, the rest
+        # projected.
+        measured = min(args.measure, args.trials)
+        tick = time.perf_counter()
+        evaluate_configs(data, _copies(best.user_attrs['coeffs'],
+                                       measured), recipe)
+        per_trial = (time.perf_counter() - tick) / max(1, measured)
+        original_seconds = per_trial * args.trials
+        versus = (f"on the original graph about {original_seconds:.0f} s "
                   f"({measured} timed, the rest projected), "
-                  f"{original_seconds / max(seconds, 1e-9):.1f}x longer.\n"
+                  f"{original_seconds / max(seconds, 1e-9):.1f}x longer")
+    else:
+        measured, original_seconds = len(study.trials), seconds
+        versus = 'the whole-graph search itself'
+    _report(args, f"{data.name}: {len(study.trials)} trials on "
+                  f"{searched} in {seconds:.0f} s "
+                  f"({seconds / max(1, len(study.trials)):.2f} s a trial); "
+                  f"{versus}.\n"
                   f"  best filter {[round(c, 4) for c in result['coeffs']]}"
-                  f" (condensed validation accuracy {best.value:.3f}); "
-                  f"retrained on the original graph, test accuracy "
+                  f" (validation accuracy {best.value:.3f} on the searched "
+                  f"graph); retrained on the original graph, test accuracy "
                   f"{100 * result['test_acc']:.2f} % (seeds "
                   f"{args.retrain_seeds})",
             {'dataset': data.name, 'condensed': args.condensed,
+             'condense_seconds': float(getattr(condensed, 'condense_seconds',
+                                               0.0) or 0.0),
              'trials': len(study.trials), 'best_params': best.params,
              'best_value': best.value, 'search_seconds': seconds,
              'original_seconds_projected': original_seconds,
-             'original_seconds_measured_trials': measured, **result})
+             'original_seconds_measured_trials': measured, **result,
+             **extra})
 
 
 def _copies(coeffs, n: int):
@@ -651,9 +666,17 @@ def build_parser() -> argparse.ArgumentParser:
                        'retrained on the original graph')
     search.add_argument('--dataset', required=True,
                         help='the original graph (for retraining)')
-    search.add_argument('--condensed', required=True,
-                        help='a file written by `hcdc-graph condense`')
+    search.add_argument('--condensed', default=None,
+                        help='a file written by `hcdc-graph condense` '
+                             '(default: search the original graph itself, '
+                             'the whole-graph search a condensed graph '
+                             'stands in for)')
     search.add_argument('--trials', type=POSITIVE_INT, default=100)
+    search.add_argument('--trace', action='store_true',
+                        help='add the search trace to the JSON: per trial '
+                             'its time and the original-graph test accuracy '
+                             'of the incumbent (retrains each incumbent '
+                             'once; `hcdc-graph plot speedup` draws it)')
     search.add_argument('--storage', default=None,
                         help='sqlite:///FILE (resumable), journal:FILE '
                              '(several local workers) or '
@@ -730,13 +753,17 @@ def build_parser() -> argparse.ArgumentParser:
     bench.set_defaults(func=_nas_bench)
 
     plot = sub.add_parser(
-        'plot', help='pictures of rank preservation from cell JSON files')
-    plot.add_argument('kind', choices=('ranking', 'scatter'),
+        'plot', help='pictures of rank preservation and of searches from '
+                     'the JSON files the commands write')
+    plot.add_argument('kind', choices=('ranking', 'scatter', 'speedup'),
                       help='ranking: strips of the configs ordered by each '
                            'ranking; scatter: condensed against original '
-                           'validation accuracy')
+                           'validation accuracy; speedup: best original '
+                           'test accuracy so far against wall time')
     plot.add_argument('results', nargs='+',
-                      help='cell files (benchmark or table2 cells/*.json)')
+                      help='cell files (benchmark or table2 cells/*.json) '
+                           'for ranking and scatter; `hcdc-graph search '
+                           '--trace --json` files for speedup')
     plot.add_argument('--out', type=_output_file, required=True,
                       help='the PNG to write')
     plot.set_defaults(func=_plot)

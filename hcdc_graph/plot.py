@@ -96,5 +96,43 @@ def accuracy_scatter(cells: Sequence[dict], out: str) -> None:
     plt.close(fig)
 
 
-PLOTS = {'ranking': ranking_strips, 'scatter': accuracy_scatter}
-__all__: List[str] = ['ranking_strips', 'accuracy_scatter', 'PLOTS']
+def search_speedup(results: Sequence[dict], out: str) -> None:
+    """Per search (the JSON of ``hcdc-graph search --trace``) the test
+    accuracy on the original graph of the best setting found so far
+    against wall time, condensation counted (log axis): how soon a search
+    on a condensed graph reaches what the whole-graph search finds."""
+    if not results:
+        raise ValueError("No search results to plot")
+    for result in results:
+        if not isinstance(result, dict) or not result.get('trace'):
+            raise ValueError("Each result must be the JSON of `hcdc-graph "
+                             "search --trace` (it has a 'trace')")
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for result in results:
+        start = result.get('condense_seconds') or 0.0
+        seconds = [start + r['seconds'] for r in result['trace']]
+        accuracy = [100 * r['incumbent_test_acc'] for r in result['trace']]
+        name = result.get('condensed') or f"{result['dataset']} (original)"
+        ax.step(seconds, accuracy, where='post', label=(
+            f"{name}: {len(seconds)} trials" +
+            (f", {start:.0f} s condensing" if start else '')))
+        if start:
+            ax.axvline(start, color=ax.lines[-1].get_color(), lw=0.6,
+                       ls=':')
+    ax.set_xscale('log')
+    ax.set_xlabel('wall time (s), condensation included', fontsize=9)
+    ax.set_ylabel('original-graph test accuracy of the\nbest setting so '
+                  'far (%)', fontsize=9)
+    ax.set_title(f"{results[0]['dataset']}: search on condensed graphs "
+                 f"against the whole graph", fontsize=10)
+    ax.legend(fontsize=7, loc='lower right')
+    fig.tight_layout()
+    fig.savefig(out, dpi=120)
+    plt.close(fig)
+
+
+PLOTS = {'ranking': ranking_strips, 'scatter': accuracy_scatter,
+         'speedup': search_speedup}
+__all__: List[str] = ['ranking_strips', 'accuracy_scatter',
+                      'search_speedup', 'PLOTS']

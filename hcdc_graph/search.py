@@ -122,12 +122,6 @@ def create_study(storage: Optional[str] = None,
                                sampler=sampler_obj, load_if_exists=True)
 
 
-def _completed(study) -> int:
-    optuna = _optuna()
-    return len(study.get_trials(deepcopy=False,
-                                states=(optuna.trial.TrialState.COMPLETE, )))
-
-
 def _work(condensed: Data, storage: str, study_name: str, n_trials: int,
           sampler: str, seed: int, K: int, recipe: Recipe,
           tune: Sequence[str]) -> None:
@@ -162,7 +156,7 @@ def search(condensed: Data, n_trials: int, storage: Optional[str] = None,
         optuna.logging.set_verbosity(optuna.logging.WARNING)
     study = create_study(storage, study_name, sampler, seed)  # once, first
     if workers == 1:
-        missing = n_trials - _completed(study)
+        missing = n_trials - len(_completed_trials(study))
         if missing > 0:
             study.optimize(filter_objective(condensed, K, recipe, tune),
                            n_trials=missing, show_progress_bar=progress)
@@ -182,16 +176,51 @@ def search(condensed: Data, n_trials: int, storage: Optional[str] = None,
     return create_study(storage, study_name, sampler, seed)
 
 
+def _completed_trials(study) -> list:
+    optuna = _optuna()
+    return study.get_trials(deepcopy=False,
+                            states=(optuna.trial.TrialState.COMPLETE, ))
+
+
+def _merit(trial):
+    """Higher validation accuracy first, then lower validation loss."""
+    return trial.value, -trial.user_attrs.get('val_loss', 0.0)
+
+
 def best_trial(study):
     """The completed trial with the highest validation accuracy, ties
     broken by the lower validation loss."""
-    optuna = _optuna()
-    trials = study.get_trials(deepcopy=False,
-                              states=(optuna.trial.TrialState.COMPLETE, ))
+    trials = _completed_trials(study)
     if not trials:
         raise ValueError("The study has no completed trial")
-    return max(trials, key=lambda t: (t.value,
-                                      -t.user_attrs.get('val_loss', 0.0)))
+    return max(trials, key=_merit)
+
+
+def trace(study, original: Data, K: int = 2,
+          recipe: Optional[Recipe] = None, seed: int = 0) -> List[Dict]:
+    """The search as its user lives it: per completed trial, in the order
+    they finished, the seconds since the first trial started and the
+    original-graph test accuracy of the incumbent (the best trial so far,
+    as :func:`best_trial` picks). Each incumbent is retrained once on
+    ``original`` (seed ``seed``), so the cost is one training per change of
+    incumbent, not per trial."""
+    trials = sorted(_completed_trials(study),
+                    key=lambda t: t.datetime_complete)
+    if not trials:
+        raise ValueError("The study has no completed trial")
+    start = min(t.datetime_start for t in trials)
+    rows, incumbent, test_acc = [], None, None
+    for t in trials:
+        if incumbent is None or _merit(t) > _merit(incumbent):
+            incumbent = t
+            test_acc = retrain(t.params, original, (seed, ), K,
+                               recipe)['test_acc']
+        rows.append({'trial': t.number,
+                     'seconds': (t.datetime_complete - start)
+                     .total_seconds(),
+                     'val_acc': t.value, 'incumbent': incumbent.number,
+                     'incumbent_test_acc': test_acc})
+    return rows
 
 
 def retrain(params: Dict, original: Data, seeds: Sequence[int] = (0, 1, 2),
@@ -213,4 +242,4 @@ def retrain(params: Dict, original: Data, seeds: Sequence[int] = (0, 1, 2),
 
 
 __all__ = ['filter_objective', 'create_study', 'search', 'best_trial',
-           'retrain', 'storage_from_url', 'TUNABLE']
+           'trace', 'retrain', 'storage_from_url', 'TUNABLE']

@@ -15,7 +15,7 @@ from hcdc_graph.condense import RandomCondenser  # noqa: E402
 from hcdc_graph.datasets import csbm  # noqa: E402
 from hcdc_graph.evaluation import Recipe  # noqa: E402
 from hcdc_graph.search import (best_trial, filter_objective,  # noqa: E402
-                               retrain, search, storage_from_url)
+                               retrain, search, storage_from_url, trace)
 
 FAST = Recipe(hidden=8, epochs=20)
 
@@ -40,6 +40,24 @@ def test_in_memory_search_and_retrain(graphs):
     # retraining uses the original graph: a condensed graph has no test mask
     with pytest.raises(ValueError, match='test_mask'):
         retrain(best.params, condensed, recipe=FAST)
+
+
+def test_trace_follows_the_incumbent(graphs):
+    original, condensed = graphs
+    study = search(condensed, 6, recipe=FAST, seed=1, sampler='random')
+    rows = trace(study, original, recipe=FAST)
+    assert [r['trial'] for r in rows] == sorted(t.number for t in
+                                                study.trials)
+    seconds = [r['seconds'] for r in rows]
+    assert seconds == sorted(seconds) and seconds[0] > 0
+    # the incumbent is the best trial so far, and it ends at best_trial
+    for i, row in enumerate(rows):
+        so_far = max(r['val_acc'] for r in rows[:i + 1])
+        assert study.trials[row['incumbent']].value == so_far
+    best = best_trial(study)
+    assert rows[-1]['incumbent'] == best.number
+    assert rows[-1]['incumbent_test_acc'] == retrain(
+        best.params, original, (0, ), recipe=FAST)['test_acc']
 
 
 def test_tuned_hyperparameters_and_bad_input(graphs):
@@ -153,7 +171,29 @@ def test_search_command(graphs, tmp_path, capsys):
     assert main(common + ['--trials', '4', '--json', '-']) == 0
     out = json.loads(capsys.readouterr().out)
     assert out['trials'] == 4 and 0 <= out['test_acc'] <= 1
-    assert out['original_seconds_projected'] > 0
+    assert out['original_seconds_projected'] > 0 and 'trace' not in out
+    untraced = tmp_path / 'untraced.json'
+    untraced.write_text(json.dumps(out))
+    # traced, on the condensed graph and on the original itself, and drawn
+    traced = []
+    for argv in (['--condensed', str(path)], []):
+        argv = [a for a in common if a not in ('--condensed', str(path))] + \
+            argv + ['--trials', '3', '--trace']
+        traced.append(tmp_path / f'trace-{len(traced)}.json')
+        assert main(argv + ['--json', str(traced[-1])]) == 0
+    out = json.loads(traced[1].read_text())
+    assert out['condensed'] is None and len(out['trace']) == 3
+    assert out['original_seconds_projected'] == out['search_seconds']
+    pytest.importorskip('matplotlib')
+    figure = tmp_path / 'speedup.png'
+    assert main(['plot', 'speedup', *map(str, traced), '--out',
+                 str(figure)]) == 0
+    assert figure.read_bytes()[:8] == b'\x89PNG\r\n\x1a\n'
+    assert figure.stat().st_size > 10_000
+    capsys.readouterr()
+    assert main(['plot', 'speedup', str(untraced), '--out',
+                 str(figure)]) == 2
+    assert "search --trace" in capsys.readouterr().err
     # bad input: one line, exit 2
     broken = tmp_path / 'no-masks.pt'
     graph = io.load(path)
