@@ -462,6 +462,13 @@ def _nas(args: argparse.Namespace) -> None:
     best = Architecture.from_dict(result['best']['arch'])
     final = retrain(best, data, args.retrain_seeds, recipe)
     seconds = result['history'][-1]['elapsed']
+    if args.trace:
+        from hcdc_graph.search import incumbent_trace
+        result['trace'] = incumbent_trace(
+            result['history'], lambda e: (e['val_acc'], -e['val_loss']),
+            lambda e: e['elapsed'],
+            lambda e: retrain(Architecture.from_dict(e['arch']), data, (0, ),
+                              recipe)['test_acc'])
     _report(args, f"{args.strategy} search on "
                   f"{args.condensed or data.name}: {len(result['history'])} "
                   f"architectures in {seconds:.0f} s; best {best} "
@@ -470,6 +477,8 @@ def _nas(args: argparse.Namespace) -> None:
                   f"{100 * final['test_acc']:.2f} % (seeds "
                   f"{args.retrain_seeds})",
             {'dataset': data.name, 'condensed': args.condensed,
+             'condense_seconds': float(getattr(graph, 'condense_seconds',
+                                               0.0) or 0.0),
              'strategy': args.strategy, 'seed': args.seed, **result,
              'retrained': final})
 
@@ -728,6 +737,11 @@ def build_parser() -> argparse.ArgumentParser:
                      help='JSON-lines history; a rerun resumes from it')
     nas.add_argument('--retrain-seeds', type=int, nargs='+',
                      default=[0, 1, 2])
+    nas.add_argument('--trace', action='store_true',
+                     help='add the search trace to the JSON: the dataset '
+                          'test accuracy of the incumbent after every '
+                          'architecture (each incumbent retrained once; '
+                          '`hcdc-graph plot speedup` draws it)')
     _add_json_option(nas)
     nas.add_argument('--quiet', action='store_true')
     _add_data_options(nas)

@@ -1,5 +1,6 @@
 """Pictures of rank preservation from the cells the runners write (optional
 extra ``[plot]``: matplotlib, imported lazily, Agg backend)."""
+import os.path as osp
 from typing import List, Sequence
 
 import numpy as np
@@ -113,11 +114,12 @@ def search_speedup(results: Sequence[dict], out: str) -> None:
         start = result.get('condense_seconds') or 0.0
         seconds = [start + r['seconds'] for r in result['trace']]
         accuracy = [100 * r['incumbent_test_acc'] for r in result['trace']]
-        name = result.get('condensed') or f"{result['dataset']} (original)"
-        ax.step(seconds, accuracy, where='post', label=(
-            f"{name}: {len(seconds)} trials" +
-            (f", {start:.0f} s condensing" if start else '')))
-        if start:
+        name = osp.splitext(osp.basename(result['condensed']))[0] \
+            if result.get('condensed') else f"{result['dataset']} (original)"
+        condensing = f", {start:.0f} s condensing" if start >= 0.5 else ''
+        ax.step(seconds, accuracy, where='post',
+                label=f"{name}: {len(seconds)} trials{condensing}")
+        if condensing:
             ax.axvline(start, color=ax.lines[-1].get_color(), lw=0.6,
                        ls=':')
     ax.set_xscale('log')

@@ -17,7 +17,7 @@ Storage, by URL (``storage=``):
 """
 import dataclasses
 import multiprocessing
-from typing import Dict, List, Optional, Sequence
+from typing import Callable, Dict, List, Optional, Sequence
 
 import torch
 from torch_geometric.data import Data
@@ -196,30 +196,44 @@ def best_trial(study):
     return max(trials, key=_merit)
 
 
+def incumbent_trace(entries: Sequence, merit: Callable,
+                    seconds: Callable, test_accuracy: Callable
+                    ) -> List[Dict]:
+    """A search as its user lives it, for any search (filters, GraphNAS):
+    per entry, in the order given, ``seconds(entry)`` and the test
+    accuracy of the incumbent (the entry of highest ``merit`` so far).
+    ``test_accuracy`` is called once per change of incumbent, not per
+    entry. ``incumbent`` is the incumbent's position in ``entries``."""
+    rows: List[Dict] = []
+    incumbent, accuracy = None, None
+    for i, entry in enumerate(entries):
+        if incumbent is None or merit(entry) > merit(entries[incumbent]):
+            incumbent, accuracy = i, test_accuracy(entry)
+        rows.append({'seconds': seconds(entry), 'incumbent': incumbent,
+                     'incumbent_test_acc': accuracy})
+    return rows
+
+
 def trace(study, original: Data, K: int = 2,
           recipe: Optional[Recipe] = None, seed: int = 0) -> List[Dict]:
-    """The search as its user lives it: per completed trial, in the order
-    they finished, the seconds since the first trial started and the
-    original-graph test accuracy of the incumbent (the best trial so far,
-    as :func:`best_trial` picks). Each incumbent is retrained once on
-    ``original`` (seed ``seed``), so the cost is one training per change of
-    incumbent, not per trial."""
+    """:func:`incumbent_trace` of a study: per completed trial, in the
+    order they finished, its number, validation accuracy, the seconds since
+    the first trial started and the original-graph test accuracy of the
+    incumbent (the best trial so far, as :func:`best_trial` picks),
+    retrained once on ``original`` (seed ``seed``)."""
     trials = sorted(_completed_trials(study),
                     key=lambda t: t.datetime_complete)
     if not trials:
         raise ValueError("The study has no completed trial")
     start = min(t.datetime_start for t in trials)
-    rows, incumbent, test_acc = [], None, None
-    for t in trials:
-        if incumbent is None or _merit(t) > _merit(incumbent):
-            incumbent = t
-            test_acc = retrain(t.params, original, (seed, ), K,
-                               recipe)['test_acc']
-        rows.append({'trial': t.number,
-                     'seconds': (t.datetime_complete - start)
-                     .total_seconds(),
-                     'val_acc': t.value, 'incumbent': incumbent.number,
-                     'incumbent_test_acc': test_acc})
+    rows = incumbent_trace(
+        trials, _merit,
+        lambda t: (t.datetime_complete - start).total_seconds(),
+        lambda t: retrain(t.params, original, (seed, ), K,
+                          recipe)['test_acc'])
+    for row, t in zip(rows, trials):
+        row.update(trial=t.number, val_acc=t.value,
+                   incumbent=trials[row['incumbent']].number)
     return rows
 
 
@@ -242,4 +256,4 @@ def retrain(params: Dict, original: Data, seeds: Sequence[int] = (0, 1, 2),
 
 
 __all__ = ['filter_objective', 'create_study', 'search', 'best_trial',
-           'trace', 'retrain', 'storage_from_url', 'TUNABLE']
+           'trace', 'incumbent_trace', 'retrain', 'storage_from_url', 'TUNABLE']

@@ -120,10 +120,17 @@ def test_nas_command(tmp_path, capsys):
     base = ['nas', '--dataset', 'csbm', '--num-nodes', '150', '--epochs',
             '3', '--quiet', '--retrain-seeds', '0']
     capsys.readouterr()
-    assert main(base + ['--condensed', str(graph), '--archs', '2',
-                        '--strategy', 'random', '--json', '-']) == 0
+    assert main(base + ['--condensed', str(graph), '--archs', '3',
+                        '--strategy', 'random', '--trace', '--json',
+                        '-']) == 0
     out = json.loads(capsys.readouterr().out)
-    assert len(out['history']) == 2 and 'test_acc' in out['retrained']
+    assert len(out['history']) == 3 and 'test_acc' in out['retrained']
+    # the trace ends at the best architecture, retrained with seed 0
+    assert len(out['trace']) == 3
+    last = out['trace'][-1]
+    assert out['history'][last['incumbent']] == out['best']
+    assert last['seconds'] == out['history'][-1]['elapsed']
+    assert 0 <= last['incumbent_test_acc'] <= 1
     for argv, words in ((['--strategy', 'evolution', '--archs', '2'],
                          'invalid choice'),
                         ([], 'give a budget'),
