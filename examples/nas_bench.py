@@ -43,7 +43,6 @@ def run_graph(name, graph, table, archs, out, progress=True):
     for arch in tqdm(todo, desc=name, disable=not progress):
         rows[str(arch.bench_hash())] = bench_row(arch, graph, table)
         io.write_json(path, rows, indent=1)
-    return [rows[str(a.bench_hash())] for a in archs]
 
 
 def report(out, dataset, archs, graph_names, calibration):

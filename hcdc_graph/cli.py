@@ -413,13 +413,18 @@ def _search(args: argparse.Namespace) -> None:
                   f"{100 * result['test_acc']:.2f} % (seeds "
                   f"{args.retrain_seeds})",
             {'dataset': data.name, 'condensed': args.condensed,
-             'condense_seconds': float(getattr(condensed, 'condense_seconds',
-                                               0.0) or 0.0),
+             'condense_seconds': _condense_seconds(condensed),
              'trials': len(study.trials), 'best_params': best.params,
              'best_value': best.value, 'search_seconds': seconds,
              'original_seconds_projected': original_seconds,
              'original_seconds_measured_trials': measured, **result,
              **extra})
+
+
+def _condense_seconds(graph) -> float:
+    """The condensation time a graph's metadata holds (0 for an original
+    graph), so a search's wall time can count it."""
+    return float(getattr(graph, 'condense_seconds', 0.0) or 0.0)
 
 
 def _copies(coeffs, n: int):
@@ -463,10 +468,10 @@ def _nas(args: argparse.Namespace) -> None:
     final = retrain(best, data, args.retrain_seeds, recipe)
     seconds = result['history'][-1]['elapsed']
     if args.trace:
+        from hcdc_graph.nas.search import merit
         from hcdc_graph.search import incumbent_trace
         result['trace'] = incumbent_trace(
-            result['history'], lambda e: (e['val_acc'], -e['val_loss']),
-            lambda e: e['elapsed'],
+            result['history'], merit, lambda e: e['elapsed'],
             lambda e: retrain(Architecture.from_dict(e['arch']), data, (0, ),
                               recipe)['test_acc'])
     _report(args, f"{args.strategy} search on "
@@ -477,8 +482,7 @@ def _nas(args: argparse.Namespace) -> None:
                   f"{100 * final['test_acc']:.2f} % (seeds "
                   f"{args.retrain_seeds})",
             {'dataset': data.name, 'condensed': args.condensed,
-             'condense_seconds': float(getattr(graph, 'condense_seconds',
-                                               0.0) or 0.0),
+             'condense_seconds': _condense_seconds(graph),
              'strategy': args.strategy, 'seed': args.seed, **result,
              'retrained': final})
 
@@ -776,8 +780,9 @@ def build_parser() -> argparse.ArgumentParser:
                            'test accuracy so far against wall time')
     plot.add_argument('results', nargs='+',
                       help='cell files (benchmark or table2 cells/*.json) '
-                           'for ranking and scatter; `hcdc-graph search '
-                           '--trace --json` files for speedup')
+                           'for ranking and scatter; the --json files of '
+                           '`hcdc-graph search --trace` or `hcdc-graph nas '
+                           '--trace` for speedup')
     plot.add_argument('--out', type=_output_file, required=True,
                       help='the PNG to write')
     plot.set_defaults(func=_plot)

@@ -98,16 +98,18 @@ def accuracy_scatter(cells: Sequence[dict], out: str) -> None:
 
 
 def search_speedup(results: Sequence[dict], out: str) -> None:
-    """Per search (the JSON of ``hcdc-graph search --trace``) the test
-    accuracy on the original graph of the best setting found so far
-    against wall time, condensation counted (log axis): how soon a search
-    on a condensed graph reaches what the whole-graph search finds."""
+    """Per search (the JSON of ``hcdc-graph search --trace`` or ``hcdc-graph
+    nas --trace``) the test accuracy on the original graph of the best
+    setting found so far against wall time, condensation counted (log
+    axis): how soon a search on a condensed graph reaches what the
+    whole-graph search finds."""
     if not results:
         raise ValueError("No search results to plot")
     for result in results:
         if not isinstance(result, dict) or not result.get('trace'):
             raise ValueError("Each result must be the JSON of `hcdc-graph "
-                             "search --trace` (it has a 'trace')")
+                             "search --trace` or `hcdc-graph nas --trace` "
+                             "(it has a 'trace')")
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(6, 4))
     for result in results:

@@ -187,9 +187,14 @@ def search(data: Data, strategy: str = 'random', archs: Optional[int] = 100,
         history.append(entry)
         bar.update(1)
     bar.close()
-    best = max(history, key=lambda e: (e['val_acc'], -e['val_loss'])) \
-        if history else None
+    best = max(history, key=merit) if history else None
     return {'history': history, 'best': best}
+
+
+def merit(entry: Dict) -> tuple:
+    """How a history entry ranks: higher validation accuracy first, then
+    lower validation loss (what :func:`search` calls the best)."""
+    return entry['val_acc'], -entry['val_loss']
 
 
 def _read_history(path: Optional[str]) -> List[Dict]:
@@ -223,4 +228,4 @@ def retrain(arch: Architecture, original: Data, seeds=(0, 1, 2),
 
 
 __all__ = ['ChildRecipe', 'ReinforceController', 'train_child', 'search',
-           'retrain', 'STRATEGIES']
+           'merit', 'retrain', 'STRATEGIES']
