@@ -93,7 +93,6 @@ def run_benchmark(datasets: Sequence[str], out: str,
                   root: Optional[str] = None,
                   graph_dir: Optional[str] = None,
                   report_only: bool = False, progress: bool = True,
-                  command: Optional[str] = None,
                   ground_truth: Optional[str] = None) -> str:
     """Runs the missing cells of ``datasets`` (none with ``report_only``)
     and the noise ceilings, then writes ``<out>/benchmark_v2.md`` from
@@ -130,15 +129,28 @@ def run_benchmark(datasets: Sequence[str], out: str,
                             print(f"{name} {operator} {ratio} {method} seed "
                                   f"{seed}: Spearman {cell['spearman']:.3f}",
                                   flush=True)
-    text = format_report(read_cells(osp.join(out, 'cells')),
-                         read_ceilings(osp.join(out, 'ceilings')))
-    if command:
-        text = (f"Produced by `{command}` (a rerun computes only the cells "
-                f"missing from `{osp.join(out, 'cells')}`; "
-                f"`--report-only` rebuilds this file from them).\n\n{text}")
+    cells = read_cells(osp.join(out, 'cells'))
+    text = format_report(cells, read_ceilings(osp.join(out, 'ceilings')))
+    text = f"{_provenance(cells, out)}\n\n{text}"
     with open(osp.join(out, 'benchmark_v2.md'), 'w') as f:
         f.write(text)
     return text
+
+
+def _provenance(cells: List[dict], out: str) -> str:
+    """The report's first line: the command that makes every cell found
+    (whichever runs made them), in the protocol's order."""
+    def found(key, order):
+        present = {c[key] for c in cells}
+        return ' '.join(x for x in order if x in present)
+    datasets = found('dataset', RATIOS)
+    command = (f"hcdc-graph benchmark --datasets {datasets} --methods "
+               f"{found('method', METHODS)} --operators "
+               f"{found('operator', OPERATORS)} --out {out}")
+    return (f"Produced by `{command}` ({len(cells)} cells; a rerun "
+            f"computes only the cells missing from "
+            f"`{osp.join(out, 'cells')}`, `--report-only` rebuilds this "
+            f"file from them).")
 
 
 def read_cells(cell_dir: str) -> List[dict]:

@@ -342,8 +342,6 @@ def _benchmark(args: argparse.Namespace) -> None:
     text = run_benchmark(args.datasets, args.out, args.ratios, args.methods,
                          list(range(args.seeds)), args.operators, args.root,
                          args.graph_dir, args.report_only, not args.quiet,
-                         'hcdc-graph ' + shlex.join(
-                             a for a in args.argv if a != '--report-only'),
                          args.ground_truth)
     print(text)
     print(f"benchmark: {time.perf_counter() - start:.0f} s")

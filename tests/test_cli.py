@@ -266,6 +266,11 @@ def test_benchmark_cells_report_and_bad_input(tmp_path, capsys, monkeypatch):
     assert json.loads((out / 'ceilings' / ceilings[0]).read_text())[
         'num_configs'] == 6
     report = (out / 'benchmark_v2.md').read_text()
+    # the first line names the command of every cell found, not of the
+    # last run
+    assert report.splitlines()[0].startswith(
+        f'Produced by `hcdc-graph benchmark --datasets csbm-h0.9 --methods '
+        f'random --operators noloops loops --out {out}` (4 cells;')
     assert report.count('### csbm-h0.9') == 2
     assert "Spearman between the two operators' ground truths" in report
     rows = [r for r in report.splitlines() if r.startswith('| 10.0 % |')]
