@@ -125,7 +125,7 @@ def test_hcdc_bad_options(graph):
         HCDCCondenser(graph, 0.02, original_nodes=1001)
     for bad in (dict(K=0), dict(hidden=0), dict(num_configs=0),
                 dict(train_epochs=0), dict(epochs=-1),
-                dict(trajectory_steps=-1)):
+                dict(trajectory_steps=-1), dict(selection_configs=-1)):
         with pytest.raises(ValueError, match=next(iter(bad))):
             HCDCCondenser(graph, 0.02, **bad)
     for bad in (dict(lr=-0.1), dict(trajectory_lr=float('nan'))):
@@ -201,3 +201,48 @@ def test_hypergradient_alignment_measures_the_hcdc_objective(graph):
         hypergradient_alignment(graph, Data(
             x=condensed.x, y=condensed.y, edge_index=condensed.edge_index,
             train_mask=condensed.train_mask), hcdc.configs_, recipe)
+
+
+def test_selection_finds_the_nodes_that_agree_with_the_whole_split():
+    from hcdc_graph.condense.selection import agreement, select_by_agreement
+    gen = torch.Generator().manual_seed(0)
+    scores = (torch.rand(60, 40, generator=gen) < 0.6).float()
+    labels = torch.arange(40) % 2
+    planted = torch.tensor([3, 8, 15, 22, 27, 30])  # three of each class
+    target = scores[:, planted].mean(1)
+    budgets = torch.tensor([3, 3])
+    chosen = select_by_agreement(scores, target, labels, budgets)
+    assert torch.equal(torch.bincount(labels[chosen]), budgets)
+    assert chosen.unique().numel() == 6
+    best = agreement(scores, target, chosen)
+    draws = [agreement(scores, target, torch.cat([
+        torch.randperm(20, generator=gen)[:3] * 2,
+        torch.randperm(20, generator=gen)[:3] * 2 + 1])) for _ in range(200)]
+    assert best > 0.9 and best > max(draws), (best, max(draws))
+    with pytest.raises(ValueError, match='fewer candidates'):
+        select_by_agreement(scores, target, labels, torch.tensor([21, 1]))
+    with pytest.raises(ValueError, match='constant'):
+        select_by_agreement(scores, torch.ones(60), labels, budgets)
+
+
+def test_hcdc_chooses_validation_nodes_by_agreement(graph):
+    options = {**FAST, 'epochs': 0}
+    drawn = HCDCCondenser(graph, 0.02, seed=0, selection_configs=0,
+                          **options).fit()
+    hcdc = HCDCCondenser(graph, 0.02, seed=0, selection_configs=20,
+                         **options)
+    chosen = hcdc.fit()
+    n_t = int(drawn.train_mask.sum())
+    # S_train is Random's draw either way; S_val the same class budgets of
+    # other original validation nodes
+    assert torch.equal(chosen.original_index[:n_t],
+                       drawn.original_index[:n_t])
+    val = chosen.original_index[n_t:]
+    assert graph.val_mask[val].all() and val.unique().numel() == val.numel()
+    assert torch.equal(torch.bincount(graph.y[val], minlength=2),
+                       torch.bincount(graph.y[drawn.original_index[n_t:]],
+                                      minlength=2))
+    assert not torch.equal(val, drawn.original_index[n_t:])
+    assert 0 < hcdc.selection_agreement_ <= 1
+    with pytest.raises(ValueError, match='selection_configs'):
+        HCDCCondenser(graph, 0.02, selection_configs=1)
