@@ -4,6 +4,9 @@ command line), under benchmark v2's measures:
 
     python examples/hcdc_heldout.py --homophily 0.3 --graph-seed 7
 
+``--hcdc`` takes a variant of :class:`~hcdc_graph.HCDCCondenser` in
+``examples/hcdc_ablation.py``'s syntax (e.g. ``selection_configs=200``).
+
 Ground truth and cells are cached under ``--out`` (default
 ``build/heldout``, not committed), so a rerun resumes; prints one line per
 method with Spearman per seed, beyond the floor, top-5 regret and the
@@ -20,6 +23,7 @@ from hcdc_graph.datasets import load_dataset
 from hcdc_graph.evaluation import (Recipe, floor, rank_correlation,
                                    ranking_metrics, sample_filter_configs)
 from hcdc_graph.ranking import paired_bootstrap
+from hcdc_ablation import parse_variant
 
 
 def main():
@@ -30,6 +34,8 @@ def main():
     parser.add_argument('--ratio', type=float, default=0.02)
     parser.add_argument('--seeds', type=int, nargs='+', default=[0, 1, 2])
     parser.add_argument('--self-loops', action='store_true')
+    parser.add_argument('--hcdc', default='default',
+                        help='HCDCCondenser options, name=value,...')
     parser.add_argument('--out', default='build/heldout')
     args = parser.parse_args()
 
@@ -41,13 +47,17 @@ def main():
     ranks = {}
     for method in ('random', 'hcdc'):
         for seed in args.seeds:
+            variant = '' if method == 'random' or args.hcdc == 'default' \
+                else f'-{args.hcdc}'
             path = osp.join(args.out, f'{data.name}-{args.self_loops}-'
-                                      f'{args.ratio}-{method}-{seed}.json')
+                                      f'{args.ratio}-{method}{variant}-'
+                                      f'{seed}.json')
             if not osp.exists(path):
                 condenser = RandomCondenser if method == 'random' else \
                     HCDCCondenser
                 options = {} if method == 'random' else \
-                    {'self_loops': args.self_loops}
+                    {'self_loops': args.self_loops,
+                     **parse_variant(args.hcdc)}
                 graph = condenser(data, args.ratio, seed=seed,
                                   progress=False, **options).fit()
                 io.write_json(path, rank_correlation(
