@@ -56,7 +56,8 @@ class HCDCCondenser(Condenser):
     :func:`~hcdc_graph.condense.selection.select_by_agreement` keeps the
     candidates whose mean verdict correlates best with the split's
     accuracy over those filters (Definition 1's calibration, by
-    selection).
+    selection). Measured: +0.06 Spearman on Cora 1.8 %, −0.10 on
+    chameleon 2 % and −0.03 on a held-out graph, hence off by default.
 
     **Calibration.** :math:`S_{train}` stays fixed. Each :math:`S_{val}`
     node :math:`v` learns how much of its neighbourhood it sees: the
@@ -191,12 +192,14 @@ class HCDCCondenser(Condenser):
 
     def _select_validation(self, model: PolyGNN, s_train_loss,
                            candidates: Tensor, targets: Tensor,
-                           operator: Tensor, budgets: Tensor) -> Tensor:
+                           operator: Tensor, budgets: Tensor,
+                           original: Data) -> Tensor:
         """Indices into ``candidates`` (original validation nodes, with
         propagated ``targets``) of the S_val nodes: for each of
         ``selection_configs`` filters, :math:`\\theta` trained on S_train
         classifies every candidate (each through its own summaries, as on
-        the condensed graph) and the whole original validation split;
+        the condensed graph) and the whole validation split of
+        ``original`` (the graph with its CSR adjacency);
         :func:`~hcdc_graph.condense.selection.select_by_agreement` keeps
         ``budgets[c]`` candidates of class ``c`` whose mean verdict tracks
         the whole split's accuracy."""
@@ -207,16 +210,15 @@ class HCDCCondenser(Condenser):
         x = with_summaries(data.x[candidates].double(), targets,
                            operator).float()
         edge_index = summary_edges(n, self.K)
-        graphs = [(self._model(cached=True),
-                   (x, edge_index, torch.ones(edge_index.size(1))),
-                   data.y[candidates], slice(0, n))]
-        original = with_csr_adjacency(data)
-        graphs.append((self._model(cached=True),
-                       (original.x, *graph_inputs(original)),
-                       data.y[data.val_mask], data.val_mask))
+        summarized = (x, edge_index, torch.ones(edge_index.size(1)))
+        whole = (original.x, *graph_inputs(original))
+        # cached: each net keeps its own graph's operator
+        on_summaries, on_original = self._model(cached=True), \
+            self._model(cached=True)
+        y, y_val = data.y[candidates], data.y[data.val_mask]
         names = [name for name, _ in model.named_parameters()]
-        correct = [torch.empty(len(configs), n),
-                   torch.empty(len(configs), int(data.val_mask.sum()))]
+        correct = torch.empty(len(configs), n)
+        target = torch.empty(len(configs))
         for j in tqdm(range(len(configs)), desc='hcdc: choosing S_val',
                       disable=not self.progress):
             torch.manual_seed(self.seed)
@@ -224,15 +226,16 @@ class HCDCCondenser(Condenser):
             params = dict(zip(names, train_params(
                 s_train_loss, list(model.parameters()), (configs[j], ),
                 self.train_epochs)))
+            coeffs = {'coeffs': configs[j]}
             with torch.no_grad():
-                for out, (net, inputs, y, rows) in zip(correct, graphs):
-                    logits = torch.func.functional_call(
-                        net, params, inputs, {'coeffs': configs[j]})[rows]
-                    out[j] = (logits.argmax(-1) == y).float()
-        target = correct[1].mean(1)
-        pick = select_by_agreement(correct[0], target, data.y[candidates],
-                                   budgets)
-        self.selection_agreement_ = agreement(correct[0], target, pick)
+                logits = torch.func.functional_call(
+                    on_summaries, params, summarized, coeffs)[:n]
+                correct[j] = (logits.argmax(-1) == y).float()
+                logits = torch.func.functional_call(
+                    on_original, params, whole, coeffs)[data.val_mask]
+                target[j] = (logits.argmax(-1) == y_val).float().mean()
+        pick = select_by_agreement(correct, target, y, budgets)
+        self.selection_agreement_ = agreement(correct, target, pick)
         return pick
 
     def _condense(self) -> Data:
@@ -262,11 +265,16 @@ class HCDCCondenser(Condenser):
         s_train_loss, _ = self._part_losses(self._model(cached=True),
                                             x_train, data.y[train])
         model, val_model = self._model(), self._model()
+        # the whole graph's CSR adjacency, built once for the selection and
+        # the original hypergradients when either needs it
+        csr = with_csr_adjacency(data) if self.selection_configs > 0 or \
+            self.original_nodes is None else None
         if self.selection_configs > 0:
             budgets = torch.bincount(data.y[val],
                                      minlength=self.num_classes)
             pick = self._select_validation(model, s_train_loss, candidates,
-                                           val_targets, operator, budgets)
+                                           val_targets, operator, budgets,
+                                           csr)
             val, val_targets = candidates[pick], val_targets[:, pick]
         y_train, y_val = data.y[train], data.y[val]
         omega = torch.zeros(val.numel(), self.K, requires_grad=True)
@@ -277,8 +285,7 @@ class HCDCCondenser(Condenser):
                                   scale.t().unsqueeze(-1), operator).float()
 
         whole = None if self.original_nodes is not None else graph_losses(
-            self._model(cached=True), with_csr_adjacency(data),
-            self.weight_decay)
+            self._model(cached=True), csr, self.weight_decay)
 
         def original_side():
             return whole or graph_losses(
