@@ -304,23 +304,3 @@ def test_optimize_hyperparameters_reaches_optimal_weight_decay():
     assert len(result.trajectory) == 151 and len(result.val_losses) == 150
     assert float(result.hparams[0]) == pytest.approx(best, abs=0.1)
     assert result.val_losses[-1] < result.val_losses[0]
-
-
-def test_ranking_loss_follows_order_not_scale():
-    from hcdc_graph.hypergrad.calibrate import ranking_loss
-    target = torch.tensor([0.3, 5.0, 1.0, 2.0])   # ranks 0, 3, 1, 2
-    same_order = torch.tensor([-1.0, 2.0, 0.0, 1.0], requires_grad=True)
-    assert float(ranking_loss(same_order, target)) == pytest.approx(0.0,
-                                                                    abs=1e-6)
-    assert float(ranking_loss(-same_order, target)) == pytest.approx(2.0)
-    # only the target's order counts, and the values' scale does not
-    assert float(ranking_loss(10 * same_order, target ** 3)) == \
-        pytest.approx(0.0, abs=1e-6)
-    # its gradient moves a misplaced value towards its rank
-    wrong = torch.tensor([1.0, 2.0, 0.0, 1.0], requires_grad=True)
-    ranking_loss(wrong, target).backward()
-    assert float(wrong.grad[0]) > 0
-    with pytest.raises(ValueError, match='two or more'):
-        ranking_loss(torch.ones(1), torch.ones(1))
-    with pytest.raises(ValueError, match='same shape'):
-        ranking_loss(torch.ones(3), torch.ones(4))

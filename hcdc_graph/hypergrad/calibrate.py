@@ -1,6 +1,6 @@
 """Building blocks of hyperparameter calibration (HCDC), shared by the graph
 and image condensers: pure functions of loss closures and tensors."""
-from typing import Callable, List, Optional, Sequence, Tuple
+from typing import Callable, List, Sequence, Tuple
 
 import torch
 import torch.nn.functional as F
@@ -26,29 +26,10 @@ def train_params(train_loss: Loss, params: Sequence[Tensor],
     return [p.detach() for p in params]
 
 
-def ranking_loss(values: Tensor, target: Tensor) -> Tensor:
-    r""":math:`1 - \rho(v, r)`, with :math:`\rho` Pearson's correlation
-    between ``values`` :math:`v` and the ranks :math:`r` of ``target``
-    (ascending, so a low target should come with a low value). Between 0
-    (``values`` rise linearly with the target's ranks) and 2 (reversed);
-    differentiable in ``values``, scale-free, and blind to how far apart the
-    targets are (only their order counts). Needs at least 2 points."""
-    if values.numel() < 2 or values.shape != target.shape:
-        raise ValueError(f"need two or more values and targets of the same "
-                         f"shape (got {tuple(values.shape)} and "
-                         f"{tuple(target.shape)})")
-    ranks = target.argsort().argsort().to(values.dtype)
-    v = values - values.mean()
-    r = ranks - ranks.mean()
-    return 1 - (v * r).sum() / (v.norm() * r.norm()).clamp_min(1e-12)
-
-
 def align_epoch(points: Sequence[Point],
                 losses: Callable[[int], Tuple[Loss, Loss]], solver,
                 optimizer: torch.optim.Optimizer, points_per_step: int,
-                generator: torch.Generator,
-                batch_loss: Optional[Callable[[List[int]], Tensor]] = None
-                ) -> float:
+                generator: torch.Generator) -> float:
     r"""One pass over the search-space ``points`` in random mini-batches of
     ``points_per_step``: per batch, the mean of
     :math:`1 - \cos(g_{target}, \nabla_\lambda \mathcal{L}^*_S(\lambda))`
@@ -58,10 +39,8 @@ def align_epoch(points: Sequence[Point],
     ``losses(i)`` returns the synthetic ``(train_loss, val_loss)`` of point
     ``i``, built from the current learnable tensors (point-specific when the
     validation loss depends on more than the point's parameters, e.g. fixed
-    BatchNorm statistics). ``batch_loss(batch)`` (optional) is a term over
-    a mini-batch's point indices jointly (e.g. :func:`ranking_loss` of
-    their validation losses), back-propagated with it. Returns the mean
-    :math:`1 - \cos` over the points.
+    BatchNorm statistics). Returns the mean :math:`1 - \cos` over the
+    points.
     """
     total = 0.0
     order = torch.randperm(len(points), generator=generator).tolist()
@@ -77,7 +56,5 @@ def align_epoch(points: Sequence[Point],
                                            eps=1e-12)
             (loss / len(batch)).backward()
             total += float(loss.detach()) / len(points)
-        if batch_loss is not None:
-            batch_loss(batch).backward()
         optimizer.step()
     return total
