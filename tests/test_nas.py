@@ -200,3 +200,21 @@ def test_nas_bench_command_on_a_small_graph(tmp_path, capsys):
     assert main(['nas-bench', '--dataset', 'csbm', '--bench', 'nope',
                  '--archs', '3']) == 2
     assert 'No NAS-Bench-Graph table' in capsys.readouterr().err
+
+
+def test_stratified_calibration_sample_spans_the_table():
+    from hcdc_graph.nas import bench
+    # a fake table: 60 architectures with validation accuracy 0.30-0.89
+    keys = [bench.BenchArch((0, 1, 2, 3), (a, b, 'gcn', 'gat')).bench_hash()
+            for a in bench.OPS for b in bench.OPS][:60]
+    table = {k: {'valid_perf': 0.3 + 0.01 * i} for i, k in enumerate(keys)}
+    edges = (0.0, 0.5, 0.7, 1.0)
+    picked = bench.sample_bench_stratified(table, 3, edges, seed=0)
+    values = [table[a.bench_hash()]['valid_perf'] for a in picked]
+    assert len({a.bench_hash() for a in picked}) == 9
+    for i, (low, high) in enumerate(zip(edges[:-1], edges[1:])):
+        assert all(low <= v < high for v in values[3 * i:3 * i + 3])
+    assert picked == bench.sample_bench_stratified(table, 3, edges, seed=0)
+    assert picked != bench.sample_bench_stratified(table, 3, edges, seed=1)
+    with pytest.raises(ValueError, match=r'valid_perf in \[0.0, 0.2\)'):
+        bench.sample_bench_stratified(table, 1, (0.0, 0.2, 1.0))

@@ -217,6 +217,32 @@ def sample_bench(table: Dict[int, Dict], n: int, seed: int = 0
     return [BenchArch.from_hash(keys[i]) for i in picked]
 
 
+# Bins of the table's validation accuracy for a calibration sample (Cora:
+# 5th percentile 0.64, median 0.78, 90th 0.80).
+STRATA: Tuple[float, ...] = (0.0, 0.6, 0.7, 0.75, 0.78, 0.8, 1.0)
+
+
+def sample_bench_stratified(table: Dict[int, Dict], per_stratum: int = 2,
+                            edges: Sequence[float] = STRATA, seed: int = 1
+                            ) -> List[BenchArch]:
+    """``per_stratum`` distinct architectures from each bin
+    ``[edges[i], edges[i + 1])`` of the table's ``valid_perf``, drawn
+    uniformly within the bin: a calibration sample that spans the table's
+    range, where a uniform one of Cora puts nine of ten architectures
+    within 0.76-0.80, a spread one training seed's noise covers."""
+    keys = sorted(table)
+    rng = np.random.default_rng(seed)
+    picked = []
+    for low, high in zip(edges[:-1], edges[1:]):
+        inside = [k for k in keys if low <= table[k]['valid_perf'] < high]
+        if len(inside) < per_stratum:
+            raise ValueError(f"Only {len(inside)} architectures of the table "
+                             f"have valid_perf in [{low}, {high})")
+        picked += [inside[i] for i in rng.choice(len(inside), per_stratum,
+                                                 replace=False)]
+    return [BenchArch.from_hash(k) for k in picked]
+
+
 def bench_row(arch: BenchArch, graph: Data, table: Dict[int, Dict],
               recipe: Optional[Dict] = None) -> Dict:
     """Trains ``arch`` on ``graph`` (:func:`train_bench_arch`) and puts the
@@ -264,5 +290,6 @@ def bench_agreement(graph: Data, table: Dict[int, Dict],
 
 
 __all__ = ['BenchArch', 'BenchNet', 'LINKS', 'OPS', 'RECIPE', 'load_bench',
-           'sample_bench', 'train_bench_arch', 'bench_row', 'score_rows',
+           'sample_bench', 'sample_bench_stratified', 'STRATA',
+           'train_bench_arch', 'bench_row', 'score_rows',
            'bench_agreement']
