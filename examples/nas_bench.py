@@ -141,6 +141,15 @@ def report(out, dataset, archs, graph_names, calibration, strata=()):
                      f"{s['floor_parameters']:.3f} | "
                      f"{against_original(rows, original)} | "
                      f"{s['seconds'] / len(rows):.1f} |")
+    trained = [original[str(a.bench_hash())] for a in common
+               if str(a.bench_hash()) in original]
+    if len(trained) >= 3:
+        para = [{**r, 'val_acc': r['bench_para'], 'val_loss': 0.0}
+                for r in trained]
+        lines += ['', f"Floor of *vs ours*: the parameter count against our "
+                      f"original-graph ranking, "
+                      f"{against_original(para, original)} over "
+                      f"{len(trained)} architectures."]
     path = osp.join(out, f'nas_bench-{dataset}.md')
     with open(path, 'w') as f:
         f.write('\n'.join(lines) + '\n')
