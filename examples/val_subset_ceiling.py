@@ -20,21 +20,21 @@ table (Spearman against the ground truth per ratio and condensation seed).
 """
 import argparse
 import os.path as osp
+from dataclasses import replace
 
 import numpy as np
 import torch
 from scipy import stats
-from tqdm import tqdm
 
 from hcdc_graph import io
 from hcdc_graph.benchmark import (CONFIG_SEED, NUM_CONFIGS, OPERATORS,
                                   RATIOS, load_benchmark_dataset)
 from hcdc_graph.condense import RandomCondenser
-from hcdc_graph.evaluation import (Recipe, original_results,
+from hcdc_graph.evaluation import (Recipe, fit_configs, original_results,
                                    sample_filter_configs, transfer_results)
 from hcdc_graph.ranking import rank_by_accuracy
 from hcdc_graph.sparse import with_csr_adjacency
-from hcdc_graph.train import evaluate_node_classifier, fit_node_classifier
+from hcdc_graph.train import evaluate_node_classifier
 
 
 def subset_scores(data, configs, recipe, masks, progress=True):
@@ -42,15 +42,11 @@ def subset_scores(data, configs, recipe, masks, progress=True):
     full validation split and on each of ``masks``: dicts of ``acc`` and
     ``loss`` arrays, the full split under ``'full'``."""
     csr = with_csr_adjacency(data)
-    model = recipe.model(data.num_features, int(data.y.max()) + 1,
-                         configs.size(1) - 1, cached=True)
     names = ['full', *masks]
     out = {n: {'acc': np.zeros(len(configs)), 'loss': np.zeros(len(configs))}
            for n in names}
-    for i in tqdm(range(len(configs)), desc='original', disable=not progress):
-        fit_node_classifier(model, csr, configs[i], epochs=recipe.epochs,
-                            lr=recipe.lr, weight_decay=recipe.weight_decay,
-                            seed=recipe.seeds[0])
+    for i, model, _ in fit_configs(csr, configs, replace(
+            recipe, seeds=recipe.seeds[:1]), progress, 'original'):
         for name in names:
             csr.val_mask = data.val_mask if name == 'full' else masks[name]
             m = evaluate_node_classifier(model, csr, configs[i])

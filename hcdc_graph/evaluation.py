@@ -5,7 +5,7 @@ import json
 import os
 import os.path as osp
 from dataclasses import asdict, dataclass, field
-from typing import Dict, List, Optional, Sequence
+from typing import Dict, Iterator, List, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
@@ -24,8 +24,8 @@ from hcdc_graph.nn import PolyGNN
 from hcdc_graph.ranking import (partial_spearman, rank_by_accuracy, recall_at_k,
                                 regret, spearman_top_fraction)
 from hcdc_graph.sparse import with_csr_adjacency
-from hcdc_graph.train import (evaluate_node_classifier, fit_node_classifier,
-                              graph_losses)
+from hcdc_graph.train import (TrainResult, evaluate_node_classifier,
+                              fit_node_classifier, graph_losses)
 
 
 def sample_filter_configs(n: int = 80, K: int = 2, seed: int = 0) -> Tensor:
@@ -144,6 +144,26 @@ class Recipe:
                        **kwargs)
 
 
+def fit_configs(data: Data, configs: Tensor, recipe: Recipe,
+                progress: bool = False, desc: str = 'configs'
+                ) -> Iterator[Tuple[int, PolyGNN, TrainResult]]:
+    """Trains PolyGNN on ``data.train_mask`` for every config and seed of
+    ``recipe``, yielding ``(config index, model, fit result)`` after each
+    run, so a caller can score the trained model on more than the fit
+    result holds. ``data`` should carry a CSR adjacency
+    (:func:`~hcdc_graph.sparse.with_csr_adjacency`); the model is reused
+    from run to run (``reset_parameters()`` at every fit)."""
+    # cached: the normalized adjacency is built once per config, not per
+    # epoch (reset_parameters() clears it).
+    model = recipe.model(data.num_features, int(data.y.max()) + 1,
+                         configs.size(1) - 1, cached=True)
+    for i in tqdm(range(len(configs)), desc=desc, disable=not progress):
+        for seed in recipe.seeds:
+            yield i, model, fit_node_classifier(
+                model, data, configs[i], epochs=recipe.epochs, lr=recipe.lr,
+                weight_decay=recipe.weight_decay, seed=seed)
+
+
 def evaluate_configs(data: Data, configs: Tensor, recipe: Recipe,
                      progress: bool = False, desc: str = 'configs'
                      ) -> Dict[str, np.ndarray]:
@@ -154,25 +174,15 @@ def evaluate_configs(data: Data, configs: Tensor, recipe: Recipe,
     check_graph(data)
     check_configs(configs)
     data = with_csr_adjacency(data)
-    K = configs.size(1) - 1
-    # cached: the normalized adjacency is built once per config, not per
-    # epoch (reset_parameters() clears it).
-    model = recipe.model(data.num_features, int(data.y.max()) + 1, K,
-                         cached=True)
     out = {'acc': np.zeros(len(configs)), 'loss': np.zeros(len(configs))}
     if getattr(data, 'test_mask', None) is not None and \
             bool(data.test_mask.any()):
         out['test_acc'] = np.zeros(len(configs))
-    for i in tqdm(range(len(configs)), desc=desc, disable=not progress):
-        for seed in recipe.seeds:
-            r = fit_node_classifier(model, data, configs[i],
-                                    epochs=recipe.epochs, lr=recipe.lr,
-                                    weight_decay=recipe.weight_decay,
-                                    seed=seed)
-            out['acc'][i] += r.val_acc / len(recipe.seeds)
-            out['loss'][i] += r.val_loss / len(recipe.seeds)
-            if 'test_acc' in out:
-                out['test_acc'][i] += r.test_acc / len(recipe.seeds)
+    for i, _, r in fit_configs(data, configs, recipe, progress, desc):
+        out['acc'][i] += r.val_acc / len(recipe.seeds)
+        out['loss'][i] += r.val_loss / len(recipe.seeds)
+        if 'test_acc' in out:
+            out['test_acc'][i] += r.test_acc / len(recipe.seeds)
     return out
 
 
