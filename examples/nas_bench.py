@@ -9,12 +9,14 @@ compared with the table's validation accuracy (issue 37, item 4):
 ``--calibration N`` also trains the first N sampled architectures on the
 original graph, ``--strata K`` K architectures from each bin of the
 table's validation accuracy: how far our implementation of the benchmark
-agrees with its own table. Condensed graphs come from the benchmark's cache
+agrees with its own table; the ``--calibration`` rows are also a second
+truth each condensed graph is scored against (*vs ours*). Condensed graphs
+come from the benchmark's cache
 (:func:`hcdc_graph.table2.condensed_graph`, HCDC for the paper's operator,
 ``self_loops=False``), so graphs made by ``hcdc-graph benchmark`` are
 reused. One JSON file of rows per graph under ``--out``, written after
 every architecture: a rerun resumes. ``--report-only`` rebuilds
-``nas_bench.md`` from the rows.
+``nas_bench-<dataset>.md`` from the rows.
 """
 import argparse
 import os
