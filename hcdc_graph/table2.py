@@ -52,20 +52,21 @@ PAPER_WHOLE_GRAPH_PERF = {'Cora': 83.8, 'CiteSeer': 73.7}
 
 def condensed_graph(data: Data, method: str, ratio: float, seed: int,
                     graph_dir: Optional[str] = None,
-                    progress: bool = False, self_loops: bool = True) -> Data:
+                    progress: bool = False, self_loops: bool = True,
+                    options: Optional[dict] = None) -> Data:
     """The condensed graph of one cell, loaded from ``graph_dir`` (default
     ``<user cache>/table2/graphs``) when it was made before: the file name
     holds a hash of the condenser's configuration (every option, defaults
     included) and of the graph's
     :func:`~hcdc_graph.evaluation.graph_fingerprint`.
     HCDC calibrates for the filter operator ``self_loops`` (the other
-    methods do not depend on it)."""
+    methods do not depend on it); ``options`` go to the condenser."""
     from hcdc_graph.condense import CONDENSERS
     graph_dir = graph_dir or osp.join(cache_dir(), 'table2', 'graphs')
     if method not in CONDENSERS:
         raise ValueError(f"Unknown method '{method}'; choose one of "
                          f"{', '.join(CONDENSERS)}")
-    options = {}
+    options = dict(options or {})
     if method == 'hcdc':
         options['self_loops'] = self_loops
     condenser = CONDENSERS[method](data, ratio, seed=seed, progress=progress,

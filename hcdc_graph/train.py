@@ -89,10 +89,12 @@ def node_classification_losses(model: torch.nn.Module, x: Tensor, adj,
                                edge_weight: Optional[Tensor],
                                train_mask: Tensor, y_train: Tensor,
                                val_mask: Tensor, y_val: Tensor,
-                               weight_decay: float = 5e-4):
+                               weight_decay: float = 5e-4,
+                               hparam: str = 'coeffs'):
     r"""The two closures the hypergradient core needs, for a
     :class:`~hcdc_graph.nn.PolyGNN`-like ``model`` whose forward takes
-    ``coeffs``:
+    the hyperparameter as the keyword ``hparam`` (``coeffs``; a
+    :class:`~hcdc_graph.nas.supernet.BenchSupernet` takes ``alpha``):
 
     .. math::
         \mathcal{L}_{train}(\theta, \lambda) = \mathrm{CE}_{train}
@@ -109,7 +111,7 @@ def node_classification_losses(model: torch.nn.Module, x: Tensor, adj,
     def logits(params, hparams):
         return torch.func.functional_call(
             model, dict(zip(names, params)), (x, adj, edge_weight),
-            {'coeffs': hparams[0]})
+            {hparam: hparams[0]})
 
     def train_loss(params, hparams):
         ce = F.cross_entropy(logits(params, hparams)[train_mask], y_train)
@@ -122,7 +124,7 @@ def node_classification_losses(model: torch.nn.Module, x: Tensor, adj,
 
 
 def graph_losses(model: torch.nn.Module, data: Data,
-                 weight_decay: float = 5e-4):
+                 weight_decay: float = 5e-4, hparam: str = 'coeffs'):
     """:func:`node_classification_losses` over ``data``'s own
     ``train_mask`` and ``val_mask`` nodes. ``data.edge_weight`` is used when
     present; a CSR ``data.adj_t`` (from
@@ -132,4 +134,4 @@ def graph_losses(model: torch.nn.Module, data: Data,
     train, val = data.train_mask, data.val_mask
     return node_classification_losses(
         model, data.x, *graph_inputs(data), train, data.y[train], val,
-        data.y[val], weight_decay)
+        data.y[val], weight_decay, hparam)

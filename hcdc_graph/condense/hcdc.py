@@ -17,6 +17,7 @@ from hcdc_graph.condense.summaries import (kept_mask, path_operator,
 from hcdc_graph.evaluation import sample_filter_configs
 from hcdc_graph.hypergrad import Neumann, hypergradient
 from hcdc_graph.hypergrad.calibrate import align_epoch, train_params
+from hcdc_graph.nas.supernet import BenchSupernet, one_hot_alpha, sample_space
 from hcdc_graph.nn import PolyGNN
 from hcdc_graph.sparse import graph_inputs, with_csr_adjacency
 from hcdc_graph.train import graph_losses, node_classification_losses
@@ -26,6 +27,8 @@ from hcdc_graph.train import graph_losses, node_classification_losses
 CONFIG_SEED_OFFSET = 1000
 # ... and of the filters that choose S_val's nodes.
 SELECTION_SEED_OFFSET = 2000
+# The hyperparameter spaces S_val can be calibrated for.
+SPACES = ('filters', 'nas-bench-graph')
 
 
 class HCDCCondenser(Condenser):
@@ -84,8 +87,21 @@ class HCDCCondenser(Condenser):
     original-data hypergradient; :math:`\theta(\lambda)` and the original
     hypergradients are computed once.
 
+    **Architecture space** (``space='nas-bench-graph'``). The same
+    calibration over the op choices of NAS-Bench-Graph
+    (:mod:`hcdc_graph.nas.bench`): the model is a
+    :class:`~hcdc_graph.nas.supernet.BenchSupernet` (width ``hidden``) of
+    the point's link pattern, the hyperparameter its architecture logits
+    :math:`\alpha`, and the points ``num_configs`` architectures drawn from
+    the whole space (:func:`~hcdc_graph.nas.supernet.sample_space`, seeded
+    by ``seed + 1000``, never looking at the table) as ``temperature``
+    times their one-hot ops, followed along the original hypergradient as
+    above. The summaries are those of the filter space (``K``,
+    ``self_loops``).
+
     What each part is worth is measured in
-    ``examples/results/hcdc_v2/`` (benchmark v2's development cells).
+    ``examples/results/hcdc_v2/`` (benchmark v2's development cells) and,
+    for the architecture space, ``examples/results/nas/``.
 
     Args (beyond :class:`Condenser`'s):
         K (int), hidden (int), self_loops (bool): the PolyGNN whose filter
@@ -113,6 +129,11 @@ class HCDCCondenser(Condenser):
         selection_configs (int): filters over which the :math:`S_{val}`
             nodes are chosen (above; 200 is the measured setting); 0
             keeps Random's draw. (default: :obj:`0`)
+        space (str): the hyperparameters S_val is calibrated for,
+            ``'filters'`` or ``'nas-bench-graph'`` (above).
+            (default: :obj:`'filters'`)
+        temperature (float): magnitude of an architecture point's one-hot
+            logits (``space='nas-bench-graph'`` only). (default: :obj:`3.0`)
 
     After :meth:`fit`: ``condensed_``, ``selection_agreement_`` (the
     chosen nodes' correlation with the whole split over the selection
@@ -120,7 +141,9 @@ class HCDCCondenser(Condenser):
     :math:`1-\cos` per epoch, before its step), ``configs_`` (the search
     space), ``scales_`` (:math:`s`, shape ``(|S_{val}|, K)``; kept with
     the graph as ``neighbourhood_scale``) and ``seconds_`` (wall time of
-    ``search_space`` and ``alignment``). The condensed graph's nodes: the
+    ``search_space`` and ``alignment``); with the architecture space
+    ``configs_`` holds the logits :math:`\alpha` (shape
+    ``(points, 4, 9)``) and ``links_`` their link patterns. The condensed graph's nodes: the
     :math:`S_{train}` nodes, their summaries, the :math:`S_{val}` nodes,
     theirs (``summary_mask`` marks the summaries; they are in neither
     mask).
@@ -140,7 +163,8 @@ class HCDCCondenser(Condenser):
                  weight_decay: float = 5e-4, neumann_steps: int = 20,
                  neumann_alpha: float = 0.01,
                  original_nodes: Optional[int] = None,
-                 selection_configs: int = 0,
+                 selection_configs: int = 0, space: str = 'filters',
+                 temperature: float = 3.0,
                  checkpoint: Optional[str] = None):
         super().__init__(data, ratio, val_ratio, seed, device, progress,
                          checkpoint)
@@ -153,6 +177,15 @@ class HCDCCondenser(Condenser):
                              "'train_epochs' must be positive, 'epochs', "
                              "'trajectory_steps' and 'selection_configs' "
                              "non-negative")
+        if space not in SPACES:
+            raise ValueError(f"Unknown space {space!r}: choose one of "
+                             f"{SPACES}")
+        if space != 'filters' and selection_configs > 0:
+            raise ValueError("'selection_configs' chooses S_val by filters: "
+                             "it needs space='filters'")
+        if not temperature > 0:
+            raise ValueError(f"'temperature' must be positive (got "
+                             f"{temperature!r})")
         if selection_configs == 1:
             raise ValueError("'selection_configs' needs 2 or more filters "
                              "to correlate over (or 0: no selection)")
@@ -173,13 +206,32 @@ class HCDCCondenser(Condenser):
         self.solver = Neumann(steps=neumann_steps, alpha=neumann_alpha)
         self.original_nodes = original_nodes
         self.selection_configs = selection_configs
+        self.space, self.temperature = space, temperature
+        # the keyword under which each space's model takes its point
+        self._hparam = 'coeffs' if space == 'filters' else 'alpha'
 
-    def _model(self, cached: bool = False) -> PolyGNN:
-        return PolyGNN(self.data.num_features, self.hidden,
-                       self.num_classes, K=self.K, dropout=0.0, cached=cached,
-                       self_loops=self.self_loops)
+    def _model(self, link: Optional[tuple] = None,
+                cached: bool = False) -> torch.nn.Module:
+        """The filter space's PolyGNN (``cached``: it keeps its graph's
+        operator), or the architecture space's supernet of ``link``."""
+        if self.space == 'filters':
+            return PolyGNN(self.data.num_features, self.hidden,
+                           self.num_classes, K=self.K, dropout=0.0,
+                           cached=cached, self_loops=self.self_loops)
+        return BenchSupernet(link, self.data.num_features, self.num_classes,
+                             self.hidden)
 
-    def _part_losses(self, model: PolyGNN, x: Tensor, y: Tensor):
+    def _starts(self) -> list:
+        """The search space's starting points ``(link, hyperparameter)``
+        (``link`` is None for filters)."""
+        if self.space == 'filters':
+            return [(None, lam) for lam in sample_filter_configs(
+                self.num_configs, self.K, CONFIG_SEED_OFFSET + self.seed)]
+        gen = torch.Generator().manual_seed(CONFIG_SEED_OFFSET + self.seed)
+        return [(arch.link, one_hot_alpha(arch, self.temperature))
+                for arch in sample_space(self.num_configs, gen)]
+
+    def _part_losses(self, model: torch.nn.Module, x: Tensor, y: Tensor):
         """``(train_loss, val_loss)`` closures of ``model`` over the
         summarized nodes with features ``x`` (kept nodes first, then their
         summaries) and labels ``y`` of the kept nodes: both score the kept
@@ -188,7 +240,7 @@ class HCDCCondenser(Condenser):
         edge_index = summary_edges(y.numel(), self.K)
         return node_classification_losses(
             model, x, edge_index, torch.ones(edge_index.size(1)), mask, y,
-            mask, y, self.weight_decay)
+            mask, y, self.weight_decay, self._hparam)
 
     def _select_validation(self, model: PolyGNN, s_train_loss,
                            candidates: Tensor, targets: Tensor,
@@ -261,20 +313,37 @@ class HCDCCondenser(Condenser):
             [train.numel(), candidates.numel()], dim=1)
         x_train = with_summaries(data.x[train].double(), train_targets,
                                  operator).float()
-        # S_train's summaries are fixed: its loss caches its adjacency.
-        s_train_loss, _ = self._part_losses(self._model(cached=True),
-                                            x_train, data.y[train])
-        model, val_model = self._model(), self._model()
-        # the whole graph's CSR adjacency, built once for the selection and
-        # the original hypergradients when either needs it
-        csr = with_csr_adjacency(data) if self.selection_configs > 0 or \
+        # Per link pattern (one for filters): a model to train, S_train's
+        # loss (its summaries are fixed: the filter model caches its
+        # adjacency), a model for S_val's loss and the whole graph's losses.
+        parts = {}
+
+        def part(link):
+            if link not in parts:
+                s_train, _ = self._part_losses(self._model(link, True),
+                                               x_train, data.y[train])
+                whole = None if self.original_nodes is not None else \
+                    graph_losses(self._model(link, True), original_graph,
+                                 self.weight_decay, self._hparam)
+                parts[link] = (self._model(link), s_train,
+                               self._model(link), whole)
+            return parts[link]
+
+        # the whole graph as the space's model reads it: edge_index for
+        # the supernet, a CSR adjacency (built once, for the selection and
+        # the original hypergradients) for the filters
+        def readable(graph):
+            return with_csr_adjacency(graph) if self.space == 'filters' \
+                else graph
+        original_graph = readable(data) if self.selection_configs > 0 or \
             self.original_nodes is None else None
         if self.selection_configs > 0:
+            model, s_train_loss = part(None)[:2]
             budgets = torch.bincount(data.y[val],
                                      minlength=self.num_classes)
             pick = self._select_validation(model, s_train_loss, candidates,
                                            val_targets, operator, budgets,
-                                           csr)
+                                           original_graph)
             val, val_targets = candidates[pick], val_targets[:, pick]
         y_train, y_val = data.y[train], data.y[val]
         omega = torch.zeros(val.numel(), self.K, requires_grad=True)
@@ -284,33 +353,30 @@ class HCDCCondenser(Condenser):
             return with_summaries(data.x[val].double(), val_targets *
                                   scale.t().unsqueeze(-1), operator).float()
 
-        whole = None if self.original_nodes is not None else graph_losses(
-            self._model(cached=True), csr, self.weight_decay)
-
-        def original_side():
-            return whole or graph_losses(
-                self._model(cached=True), with_csr_adjacency(
+        def original_side(link):
+            return part(link)[3] or graph_losses(
+                self._model(link, True), readable(
                     sampled_subgraph(data, self.original_nodes, gen)),
-                self.weight_decay)
+                self.weight_decay, self._hparam)
 
-        points = []
+        points, links = [], []
         # epochs=0 keeps the exact summaries: no search space is needed
-        starts = sample_filter_configs(self.num_configs, self.K,
-                                       CONFIG_SEED_OFFSET + self.seed) \
-            if self.epochs > 0 else []
+        starts = self._starts() if self.epochs > 0 else []
         bar = tqdm(total=len(starts) * (self.trajectory_steps + 1),
                    desc='hcdc: hypergradients on the original graph',
                    disable=not self.progress)
-        for lam in starts:
+        for link, lam in starts:
+            model, s_train_loss = part(link)[:2]
             for step in range(self.trajectory_steps + 1):
-                o_train, o_val = original_side()
+                o_train, o_val = original_side(link)
                 torch.manual_seed(self.seed)
                 model.reset_parameters()
                 params = train_params(s_train_loss, list(model.parameters()),
                                       (lam, ), self.train_epochs)
                 g_t, = hypergradient(o_train, o_val, params, [lam],
                                      self.solver)
-                points.append((lam.clone(), params, g_t))
+                points.append((lam.clone(), params, g_t.flatten()))
+                links.append(link)
                 bar.update()
                 if step < self.trajectory_steps:
                     lam = lam - self.trajectory_lr * g_t / \
@@ -318,6 +384,8 @@ class HCDCCondenser(Condenser):
         bar.close()
         self.configs_ = torch.stack([p[0] for p in points]) if points \
             else torch.empty(0, self.K + 1)
+        if self.space != 'filters':
+            self.links_ = links
         self.seconds_ = {'search_space': time.perf_counter() - start}
 
         opt = torch.optim.Adam([omega], lr=self.lr)
@@ -336,8 +404,8 @@ class HCDCCondenser(Condenser):
                    disable=not self.progress)
         for epoch in bar:
             total = align_epoch(
-                points, lambda _: (s_train_loss, self._part_losses(
-                    val_model, x_val(omega), y_val)[1]),
+                points, lambda i: (part(links[i])[1], self._part_losses(
+                    part(links[i])[2], x_val(omega), y_val)[1]),
                 self.solver, opt, len(points), gen)
             self.loss_history_.append(total)
             bar.set_postfix(loss=f'{total:.4f}')
