@@ -218,3 +218,34 @@ def test_stratified_calibration_sample_spans_the_table():
     assert picked != bench.sample_bench_stratified(table, 3, edges, seed=1)
     with pytest.raises(ValueError, match=r'valid_perf in \[0.0, 0.2\)'):
         bench.sample_bench_stratified(table, 1, (0.0, 0.2, 1.0))
+
+
+@pytest.mark.parametrize('name', ['gat', 'gin', 'sage'])
+def test_bench_ops_use_edge_weights_and_are_pyg_without(name):
+    from torch_geometric import nn as pyg
+    from hcdc_graph.nas import bench
+    x, ei = tiny_graph()
+    stock = {'gat': lambda: pyg.GATConv(5, 2, heads=2),
+             'gin': lambda: pyg.GINConv(torch.nn.Linear(5, 4)),
+             'sage': lambda: pyg.SAGEConv(5, 4)}[name]
+    torch.manual_seed(0)
+    ours = bench._op(name, 5, 4)
+    torch.manual_seed(0)
+    assert torch.equal(ours(x, ei), stock()(x, ei))
+    ones = torch.ones(ei.size(1))
+    assert torch.allclose(ours(x, ei, ones), ours(x, ei), atol=1e-6)
+    # PyG's layer would ignore the weights: a GCond graph stays weighted
+    assert not torch.allclose(ours(x, ei, torch.rand(ei.size(1))),
+                              ours(x, ei), atol=1e-4)
+
+
+def test_bench_net_reads_edge_weights():
+    from hcdc_graph.nas import bench
+    x, ei = tiny_graph()
+    net = bench.BenchNet(bench.BenchArch((0, 1, 2, 3),
+                                         ('gat', 'gin', 'sage', 'gcn')),
+                         5, 3, dim=8).eval()
+    ones = torch.ones(ei.size(1))
+    assert torch.equal(net(x, ei, ones), net(x, ei))
+    assert not torch.allclose(net(x, ei, 0.1 + torch.rand(ei.size(1))),
+                              net(x, ei))

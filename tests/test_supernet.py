@@ -40,12 +40,15 @@ def test_supernet_mixes_every_op_and_differentiates_in_alpha(link):
     assert 'link=' in repr(net)
 
 
-def test_supernet_rejects_what_it_cannot_read():
+def test_supernet_edge_weights_and_bad_input():
     data = tiny_graph()
     net = BenchSupernet(LINKS[0], 6, 3, dim=4)
-    with pytest.raises(ValueError, match='edge weights'):
-        net(data.x, data.edge_index, torch.rand(data.edge_index.size(1)),
-            alpha=torch.zeros(4, len(OPS)))
+    alpha = torch.zeros(4, len(OPS))
+    plain = net(data.x, data.edge_index, alpha=alpha)
+    ones = torch.ones(data.edge_index.size(1))
+    assert torch.equal(net(data.x, data.edge_index, ones, alpha=alpha), plain)
+    assert not torch.allclose(net(data.x, data.edge_index, 0.5 * ones,
+                                  alpha=alpha), plain)
     with pytest.raises(ValueError, match='shape'):
         net(data.x, data.edge_index, alpha=torch.zeros(4, 3))
     with pytest.raises(ValueError, match='link'):

@@ -18,7 +18,11 @@ maps the raw features to the width and a ``skip`` there passes them on.
 That structure is read from the table itself: :class:`BenchNet` has the
 table's parameter count of every architecture less a constant 2,048 that
 it does not model (tested on the table's rows). GAT is PyG's ``GATConv``
-with 2 heads of width/2, concatenated. The training recipe
+with 2 heads of width/2, concatenated. Edge weights (GCond's graphs) are
+used by every graph op: natively by gcn, cheb, arma and graph, multiplied
+into the messages of gin and sage and into the attention coefficients of
+gat (after the softmax; its self-loops weigh 1), where PyG's layers would ignore them and binarise the graph; on
+unweighted graphs the ops are PyG's. The training recipe
 (:data:`RECIPE`: Adam, lr 0.01, dropout 0.5, weight decay 5e-4, 200
 epochs, width 256) is ours: SGD at lr 0.1 with dropout 0.7 for 400 epochs
 does not train on row-normalized Cora features (validation accuracy 0.38
@@ -39,6 +43,8 @@ from scipy import stats
 from torch import Tensor
 from torch_geometric.data import Data
 from tqdm.auto import tqdm
+
+from torch_geometric.nn import GATConv, GINConv, SAGEConv
 
 from hcdc_graph.io import restricted_load
 from hcdc_graph.validation import check_graph
@@ -115,18 +121,79 @@ def load_bench(dataset: str) -> Dict[int, Dict[str, float]]:
             for k, row in table.items()}
 
 
+def _scaled(x_j: Tensor, edge_weight: Optional[Tensor]) -> Tensor:
+    return x_j if edge_weight is None else edge_weight.view(-1, 1) * x_j
+
+
+class WeightedGATConv(GATConv):
+    """PyG's ``GATConv`` whose attention coefficients
+    :math:`\alpha_{ij}` are multiplied by the edge weight :math:`w_{ij}`
+    after the softmax (``forward(x, edge_index, edge_weight)``); its
+    self-loops weigh 1, as GCN's do. The same layer as ``GATConv`` without
+    weights."""
+    def __init__(self, in_channels: int, out_channels: int, heads: int = 1):
+        super().__init__(in_channels, out_channels, heads=heads,
+                         fill_value=1.0)
+
+    def forward(self, x: Tensor, edge_index: Tensor,
+                edge_weight: Optional[Tensor] = None) -> Tensor:
+        # the weights travel as edge_attr (no edge_dim: not learned from)
+        return super().forward(x, edge_index, edge_attr=edge_weight)
+
+    def edge_update(self, alpha_j: Tensor, alpha_i: Optional[Tensor],
+                    edge_attr: Optional[Tensor], index: Tensor,
+                    ptr: Optional[Tensor],
+                    dim_size: Optional[int]) -> Tensor:
+        alpha = super().edge_update(alpha_j, alpha_i, None, index, ptr,
+                                    dim_size)
+        return _scaled(alpha, edge_attr)
+
+
+class WeightedGINConv(GINConv):
+    r"""PyG's ``GINConv`` with weighted messages:
+    :math:`\mathrm{nn}((1 + \epsilon) x_i + \sum_j w_{ij} x_j)`;
+    ``GINConv`` itself without weights."""
+    def forward(self, x: Tensor, edge_index: Tensor,
+                edge_weight: Optional[Tensor] = None) -> Tensor:
+        if edge_weight is None:
+            return super().forward(x, edge_index)
+        return self.nn(_weighted_neighbours(x, edge_index, edge_weight,
+                                            'sum') + (1 + self.eps) * x)
+
+
+class WeightedSAGEConv(SAGEConv):
+    r"""PyG's ``SAGEConv`` (mean aggregation, root weight) with weighted
+    messages: :math:`W_l \operatorname{mean}_j w_{ij} x_j + W_r x_i`;
+    ``SAGEConv`` itself without weights."""
+    def forward(self, x: Tensor, edge_index: Tensor,
+                edge_weight: Optional[Tensor] = None) -> Tensor:
+        if edge_weight is None:
+            return super().forward(x, edge_index)
+        return self.lin_l(_weighted_neighbours(
+            x, edge_index, edge_weight, 'mean')) + self.lin_r(x)
+
+
+def _weighted_neighbours(x: Tensor, edge_index: Tensor, edge_weight: Tensor,
+                         reduce: str) -> Tensor:
+    # by hand: PyG's compiled propagate of a subclass keeps its parent's
+    # signature, which has no edge weights
+    from torch_geometric.utils import scatter
+    src, dst = edge_index
+    return scatter(_scaled(x[src], edge_weight), dst, 0, x.size(0), reduce)
+
+
 def _op(name: str, in_dim: int, dim: int) -> torch.nn.Module:
     from torch_geometric import nn as pyg
     if name == 'gat':
-        return pyg.GATConv(in_dim, dim // 2, heads=2)
+        return WeightedGATConv(in_dim, dim // 2, heads=2)
     if name == 'gcn':
         return pyg.GCNConv(in_dim, dim)
     if name == 'gin':
-        return pyg.GINConv(torch.nn.Linear(in_dim, dim))
+        return WeightedGINConv(torch.nn.Linear(in_dim, dim))
     if name == 'cheb':
         return pyg.ChebConv(in_dim, dim, K=2)
     if name == 'sage':
-        return pyg.SAGEConv(in_dim, dim)
+        return WeightedSAGEConv(in_dim, dim)
     if name == 'arma':
         return pyg.ARMAConv(in_dim, dim)
     if name == 'graph':
@@ -138,8 +205,8 @@ def _op(name: str, in_dim: int, dim: int) -> torch.nn.Module:
 
 class BenchNet(torch.nn.Module):
     """A NAS-Bench-Graph architecture as a network (see the module
-    docstring); ``forward(x, edge_index)``. Dropout precedes every op and
-    the hidden layer, ReLU follows them."""
+    docstring); ``forward(x, edge_index, edge_weight=None)``. Dropout
+    precedes every op and the hidden layer, ReLU follows them."""
     def __init__(self, arch: BenchArch, in_channels: int, num_classes: int,
                  dim: int = RECIPE['dim'], dropout: float = RECIPE['dropout']):
         super().__init__()
@@ -156,14 +223,17 @@ class BenchNet(torch.nn.Module):
                                       dim)
         self.classifier = torch.nn.Linear(dim, num_classes)
 
-    def forward(self, x: Tensor, edge_index: Tensor) -> Tensor:
+    def forward(self, x: Tensor, edge_index: Tensor,
+                edge_weight: Optional[Tensor] = None) -> Tensor:
+        if edge_weight is not None and bool((edge_weight == 1).all()):
+            edge_weight = None  # unweighted: exactly PyG's layers
         outputs = [x]
         for link, name, op in zip(self.arch.link, self.arch.ops, self.ops):
             h = F.dropout(outputs[link], self.dropout, self.training)
             if name == 'skip':
                 outputs.append(outputs[link])
                 continue
-            h = op(h) if name == 'fc' else op(h, edge_index)
+            h = op(h) if name == 'fc' else op(h, edge_index, edge_weight)
             outputs.append(F.relu(h))
         h = torch.cat([outputs[i] for i in self.leaves], dim=-1)
         h = F.relu(self.hidden(F.dropout(h, self.dropout, self.training)))
@@ -186,15 +256,16 @@ def train_bench_arch(arch: BenchArch, data: Data, seed: int = 0,
                     weight_decay=recipe['weight_decay'])
     best = {'val_loss': float('inf'), 'val_acc': 0.0}
     test = getattr(data, 'test_mask', None)
+    inputs = (data.x, data.edge_index, getattr(data, 'edge_weight', None))
     for _ in range(recipe['epochs']):
         model.train()
         opt.zero_grad()
-        F.cross_entropy(model(data.x, data.edge_index)[data.train_mask],
+        F.cross_entropy(model(*inputs)[data.train_mask],
                         data.y[data.train_mask]).backward()
         opt.step()
         model.eval()
         with torch.no_grad():
-            out = model(data.x, data.edge_index)
+            out = model(*inputs)
         loss = float(F.cross_entropy(out[data.val_mask],
                                      data.y[data.val_mask]))
         if loss < best['val_loss']:

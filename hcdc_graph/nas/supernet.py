@@ -28,7 +28,7 @@ class BenchSupernet(torch.nn.Module):
     input is first mapped to the width by :math:`\mathbf{W}_{in}`, so that
     ``skip`` at a node reading the input has the width of the other ops;
     no dropout, so that the losses the hypergradients differentiate are
-    deterministic. Like ``BenchNet`` the ops read ``edge_index`` only.
+    deterministic. Edge weights are used as ``BenchNet`` uses them.
 
     Args:
         link (tuple): one of the nine link patterns
@@ -61,10 +61,8 @@ class BenchSupernet(torch.nn.Module):
                 edge_weight: Optional[Tensor] = None,
                 alpha: Optional[Tensor] = None) -> Tensor:
         """``alpha``: architecture logits of shape ``(4, len(OPS))``."""
-        if edge_weight is not None and not bool((edge_weight == 1).all()):
-            raise ValueError("BenchSupernet's ops read edge_index only (as "
-                             "BenchNet's do): it cannot use edge weights "
-                             "other than 1")
+        if edge_weight is not None and bool((edge_weight == 1).all()):
+            edge_weight = None  # unweighted: exactly PyG's layers
         if alpha is None or alpha.shape != (4, len(OPS)):
             raise ValueError(f"'alpha' must have shape (4, {len(OPS)}) "
                              f"(got {None if alpha is None else alpha.shape})")
@@ -75,7 +73,7 @@ class BenchSupernet(torch.nn.Module):
             mixed = 0
             for j, (name, op) in enumerate(zip(OPS, ops)):
                 out = h if name == 'skip' else F.relu(
-                    op(h) if name == 'fc' else op(h, edge_index))
+                    op(h) if name == 'fc' else op(h, edge_index, edge_weight))
                 mixed = mixed + weights[i, j] * out
             outputs.append(mixed)
         h = torch.cat([outputs[i] for i in self.leaves], dim=-1)
