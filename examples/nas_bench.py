@@ -37,13 +37,10 @@ from hcdc_graph.ranking import rank_by_accuracy
 from hcdc_graph.table2 import condensed_graph
 
 # Methods that are a condenser with options: HCDC calibrated for the
-# NAS-Bench-Graph op choices. Its supernet's training-loss Hessian has a
-# top eigenvalue of 1e4-5e4 on Cora 1.8 % (measured), so the Neumann step
-# is 1e-4 (0.01 diverges and the solver's rescaling costs a power
-# iteration per hypergradient); 8 architectures x 2 points and 10 epochs
-# keep it near 20 min on one core (fixed before any agreement was seen).
+# NAS-Bench-Graph op choices; 8 architectures x 2 points and 10 epochs
+# keep it within about 20 min on one core (fixed for cost before any
+# agreement was seen).
 VARIANTS = {'hcdc-arch': ('hcdc', {'space': 'nas-bench-graph',
-                                   'neumann_alpha': 1e-4,
                                    'trajectory_steps': 1, 'epochs': 10})}
 
 
