@@ -183,6 +183,10 @@ def _condense(args: argparse.Namespace) -> None:
             raise CLIError("--self-loops / --no-self-loops apply to --method "
                            "hcdc only (the other methods evaluate no filter)")
         options['self_loops'] = args.self_loops
+    if args.space is not None:
+        if args.method != 'hcdc':
+            raise CLIError("--space applies to --method hcdc only")
+        options['space'] = args.space
     resumable = args.method in ('gcond-x', 'gcond', 'hcdc')
     if args.resume and not resumable:
         raise CLIError("--resume applies to --method gcond-x, gcond and hcdc "
@@ -602,6 +606,11 @@ def build_parser() -> argparse.ArgumentParser:
                           help='hcdc only: original-graph hypergradients on '
                                'random samples of this many nodes (graphs '
                                'too large for full batch, e.g. Reddit)')
+    condense.add_argument('--space', choices=('filters', 'nas-bench-graph'),
+                          default=None,
+                          help='hcdc only: calibrate S_val for the filter '
+                               "coefficients (default) or NAS-Bench-Graph's "
+                               'op choices')
     condense.add_argument('--out', type=_output_file, required=True)
     condense.add_argument('--certify', type=_number(int, 3), default=None,
                           metavar='N',

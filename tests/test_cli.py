@@ -309,6 +309,8 @@ BAD_INVOCATIONS = [
       '--out', 'x.pt'], 'unknown method'),
     (['condense', '--dataset', 'csbm', '--method', 'random', '--ratio',
       '0.1', '--val-ratio', 'inf', '--out', 'x.pt'], '--val-ratio'),
+    (['condense', '--dataset', 'csbm', '--method', 'random', '--ratio',
+      '0.1', '--space', 'nas-bench-graph', '--out', 'x.pt'], '--space'),
     (['table2', '--datasets', 'csbm', '--out', '{tmp}/file'], 'is a file'),
     (['table2', '--datasets', 'csbm', '--seeds', '0', '--out', '{tmp}'],
      '--seeds'),

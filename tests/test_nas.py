@@ -142,8 +142,6 @@ def test_nas_command(tmp_path, capsys):
         assert len(err) == 1 and words in err[0], err
 
 
-
-
 def test_nas_bench_graph_hash_table_and_restricted_reading(tmp_path,
                                                            monkeypatch):
     import importlib.util
