@@ -10,7 +10,7 @@ from hcdc_graph.train import graph_losses
 
 FAST = dict(hidden=8, num_configs=2, trajectory_steps=1, epochs=2,
             train_epochs=20, neumann_steps=3, neumann_alpha=1e-3,
-            progress=False, space='nas-bench-graph')
+            neumann_damping=0.1, progress=False, space='nas-bench-graph')
 
 
 def tiny_graph():
@@ -115,3 +115,5 @@ def test_hcdc_space_options_are_checked(graph):
                       selection_configs=10)
     with pytest.raises(ValueError, match='temperature'):
         HCDCCondenser(graph, 0.05, space='nas-bench-graph', temperature=0)
+    with pytest.raises(ValueError, match='neumann_damping'):
+        HCDCCondenser(graph, 0.05, neumann_damping=-1.0)

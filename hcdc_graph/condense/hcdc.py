@@ -127,8 +127,12 @@ class HCDCCondenser(Condenser):
             (default: :obj:`200`)
         weight_decay (float): of :math:`\theta`'s training loss.
             (default: :obj:`5e-4`)
-        neumann_steps (int), neumann_alpha (float): the inverse-Hessian
-            solver. (defaults: 20, 0.01)
+        neumann_steps (int), neumann_alpha (float), neumann_damping
+            (float): the inverse-Hessian solver
+            (:class:`~hcdc_graph.hypergrad.Neumann`); damping solves with
+            :math:`H + \delta I`, for training losses with some negative
+            curvature at :math:`\theta(\lambda)` (the supernet's
+            :math:`S_{train}` loss can have it). (defaults: 20, 0.01, 0)
         original_nodes (int, optional): take each original hypergradient
             on a random sample of that many nodes
             (:func:`~hcdc_graph.condense.base.sampled_subgraph`) instead of
@@ -169,7 +173,7 @@ class HCDCCondenser(Condenser):
                  trajectory_lr: float = 0.1, epochs: int = 30,
                  lr: float = 0.05, train_epochs: int = 200,
                  weight_decay: float = 5e-4, neumann_steps: int = 20,
-                 neumann_alpha: float = 0.01,
+                 neumann_alpha: float = 0.01, neumann_damping: float = 0.0,
                  original_nodes: Optional[int] = None,
                  selection_configs: int = 0, space: str = 'filters',
                  temperature: float = 3.0,
@@ -211,7 +215,11 @@ class HCDCCondenser(Condenser):
         self.trajectory_lr = trajectory_lr
         self.epochs, self.lr, self.train_epochs = epochs, lr, train_epochs
         self.weight_decay = weight_decay
-        self.solver = Neumann(steps=neumann_steps, alpha=neumann_alpha)
+        if not neumann_damping >= 0:
+            raise ValueError(f"'neumann_damping' must be non-negative (got "
+                             f"{neumann_damping!r})")
+        self.solver = Neumann(steps=neumann_steps, alpha=neumann_alpha,
+                              damping=neumann_damping)
         self.original_nodes = original_nodes
         self.selection_configs = selection_configs
         self.space, self.temperature = space, temperature
