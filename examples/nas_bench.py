@@ -109,7 +109,8 @@ def calibration_section(done, archs, title):
               f"{r['bench_perf']:.3f} |" for r in rows), '']
 
 
-def report(out, dataset, archs, graph_names, calibration, strata=()):
+def report(out, dataset, archs, graph_names, calibration, strata=(),
+           limit=None):
     lines = [f'# NAS-Bench-Graph agreement, {dataset}', '',
              f'{len(archs)} architectures sampled from the table (seed 0); '
              'each graph trains them with `hcdc_graph.nas.bench.RECIPE` and '
@@ -141,6 +142,12 @@ def report(out, dataset, archs, graph_names, calibration, strata=()):
               '|---|---|---|---|---|---|---|---|---|---|']
     done = {name: read_rows(out, name) for name in graph_names
             if osp.exists(rows_file(out, name))}
+    # A graph still short of the first `limit` architectures is left out,
+    # not allowed to shrink every other graph's sample.
+    partial = {name: len(rows) for name, rows in done.items()
+               if not all(str(a.bench_hash()) in rows
+                          for a in archs[:limit])}
+    done = {name: rows for name, rows in done.items() if name not in partial}
     # Every graph is scored on the same architectures: those all have.
     common = [a for a in archs if all(str(a.bench_hash()) in rows
                                       for rows in done.values())]
@@ -156,6 +163,9 @@ def report(out, dataset, archs, graph_names, calibration, strata=()):
                      f"{s['floor_parameters']:.3f} | "
                      f"{against_original(rows, original)} | "
                      f"{s['seconds'] / len(rows):.1f} |")
+    if partial:
+        lines += ['', 'Not scored yet (rows so far; a rerun resumes): ' +
+                  ', '.join(f'{n} ({k})' for n, k in partial.items()) + '.']
     trained = [original[str(a.bench_hash())] for a in common
                if str(a.bench_hash()) in original]
     if len(trained) >= 3:
@@ -219,7 +229,8 @@ def main():
                                         progress=True, self_loops=False,
                                         options=options)
                 run_graph(name, graph, table, archs[:args.limit], args.out)
-    report(args.out, args.dataset, archs, names, args.calibration, strata)
+    report(args.out, args.dataset, archs, names, args.calibration, strata,
+           args.limit)
 
 
 if __name__ == '__main__':
