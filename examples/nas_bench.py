@@ -15,8 +15,8 @@ come from the benchmark's cache
 (:func:`hcdc_graph.table2.condensed_graph`, HCDC for the paper's operator,
 ``self_loops=False``), so graphs made by ``hcdc-graph benchmark`` are
 reused. ``hcdc-arch`` is HCDC calibrated for this space instead of the
-filters (:data:`VARIANTS`). One JSON file of rows per graph under ``--out``, written after
-every architecture: a rerun resumes. ``--report-only`` rebuilds
+filters (:data:`VARIANTS`). One JSON file of rows per graph under
+``--out``, written after every architecture: a rerun resumes. ``--report-only`` rebuilds
 ``nas_bench-<dataset>.md`` from the rows.
 """
 import argparse

@@ -21,8 +21,9 @@ it does not model (tested on the table's rows). GAT is PyG's ``GATConv``
 with 2 heads of width/2, concatenated. Edge weights (GCond's graphs) are
 used by every graph op: natively by gcn, cheb, arma and graph, multiplied
 into the messages of gin and sage and into the attention coefficients of
-gat (after the softmax; its self-loops weigh 1), where PyG's layers would ignore them and binarise the graph; on
-unweighted graphs the ops are PyG's. The training recipe
+gat (after the softmax; its self-loops weigh 1), where PyG's layers
+would ignore them and binarise the graph; on unweighted graphs the ops
+are PyG's. The training recipe
 (:data:`RECIPE`: Adam, lr 0.01, dropout 0.5, weight decay 5e-4, 200
 epochs, width 256) is ours: SGD at lr 0.1 with dropout 0.7 for 400 epochs
 does not train on row-normalized Cora features (validation accuracy 0.38
@@ -42,9 +43,9 @@ import torch.nn.functional as F
 from scipy import stats
 from torch import Tensor
 from torch_geometric.data import Data
-from tqdm.auto import tqdm
-
 from torch_geometric.nn import GATConv, GINConv, SAGEConv
+from torch_geometric.utils import scatter
+from tqdm.auto import tqdm
 
 from hcdc_graph.io import restricted_load
 from hcdc_graph.validation import check_graph
@@ -121,6 +122,14 @@ def load_bench(dataset: str) -> Dict[int, Dict[str, float]]:
             for k, row in table.items()}
 
 
+def unit_as_none(edge_weight: Optional[Tensor]) -> Optional[Tensor]:
+    """``None`` for a graph whose edges all weigh 1, so that the ops run
+    exactly as PyG's layers."""
+    if edge_weight is not None and bool((edge_weight == 1).all()):
+        return None
+    return edge_weight
+
+
 def _scaled(x_j: Tensor, edge_weight: Optional[Tensor]) -> Tensor:
     return x_j if edge_weight is None else edge_weight.view(-1, 1) * x_j
 
@@ -177,7 +186,6 @@ def _weighted_neighbours(x: Tensor, edge_index: Tensor, edge_weight: Tensor,
                          reduce: str) -> Tensor:
     # by hand: PyG's compiled propagate of a subclass keeps its parent's
     # signature, which has no edge weights
-    from torch_geometric.utils import scatter
     src, dst = edge_index
     return scatter(_scaled(x[src], edge_weight), dst, 0, x.size(0), reduce)
 
@@ -225,8 +233,7 @@ class BenchNet(torch.nn.Module):
 
     def forward(self, x: Tensor, edge_index: Tensor,
                 edge_weight: Optional[Tensor] = None) -> Tensor:
-        if edge_weight is not None and bool((edge_weight == 1).all()):
-            edge_weight = None  # unweighted: exactly PyG's layers
+        edge_weight = unit_as_none(edge_weight)
         outputs = [x]
         for link, name, op in zip(self.arch.link, self.arch.ops, self.ops):
             h = F.dropout(outputs[link], self.dropout, self.training)

@@ -3,13 +3,13 @@ analogue of the image submodule's DARTS super-network), so that
 :class:`~hcdc_graph.condense.HCDCCondenser` can calibrate S_val for an
 architecture space instead of a filter space (``space='nas-bench-graph'``).
 """
-from typing import List, Optional, Sequence, Tuple
+from typing import List, Optional, Sequence
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from hcdc_graph.nas.bench import LINKS, OPS, BenchArch, _op
+from hcdc_graph.nas.bench import LINKS, OPS, BenchArch, _op, unit_as_none
 
 
 class BenchSupernet(torch.nn.Module):
@@ -61,8 +61,7 @@ class BenchSupernet(torch.nn.Module):
                 edge_weight: Optional[Tensor] = None,
                 alpha: Optional[Tensor] = None) -> Tensor:
         """``alpha``: architecture logits of shape ``(4, len(OPS))``."""
-        if edge_weight is not None and bool((edge_weight == 1).all()):
-            edge_weight = None  # unweighted: exactly PyG's layers
+        edge_weight = unit_as_none(edge_weight)
         if alpha is None or alpha.shape != (4, len(OPS)):
             raise ValueError(f"'alpha' must have shape (4, {len(OPS)}) "
                              f"(got {None if alpha is None else alpha.shape})")
