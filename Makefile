@@ -18,8 +18,10 @@ $(VENV)/.installed: pyproject.toml
 
 install: $(VENV)/.installed
 
+# One worker per core (at most 4; each runs torch on one thread, see
+# tests/conftest.py): the suite is CPU-bound, so 2 cores halve its time.
 test: install
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q -n auto --maxprocesses 4
 
 # The main job: condense Cora with HCDC at 1.8 % and print benchmark v2's
 # view of HCDC and Random on the same 80 filters under the paper's filter
