@@ -4,6 +4,7 @@ import hashlib
 import json
 import os
 import os.path as osp
+import time
 from dataclasses import asdict, dataclass, field
 from typing import Dict, Iterator, List, Optional, Sequence, Tuple
 
@@ -231,7 +232,10 @@ def original_results(data: Data, configs: Tensor, recipe: Recipe,
     interrupted run resumes where it stopped, and a different set of configs
     (more of them, a subset) trains only the configs not seen before. Each
     config's training is seeded on its own, so its result does not depend
-    on which other configs are evaluated."""
+    on which other configs are evaluated. Besides :func:`evaluate_configs`'
+    arrays, ``seconds`` holds each config's training time when the cache
+    recorded it for every config asked for (entries written before
+    2026-12-04 lack it)."""
     folder = cache or osp.join(cache_dir(), 'ground_truth')
     path = osp.join(folder, f'{_cache_key(data, recipe)}.json')
     check_configs(configs)
@@ -243,17 +247,24 @@ def original_results(data: Data, configs: Tensor, recipe: Recipe,
         csr = with_csr_adjacency(data)  # built once, not per config
         os.makedirs(folder, exist_ok=True)
         for i in tqdm(missing, desc='original', disable=not progress):
+            start = time.perf_counter()
             result = evaluate_configs(csr, configs[i:i + 1], recipe)
+            seconds = time.perf_counter() - start
             # read-modify-write under the lock: another process filling
             # the same file meanwhile keeps its entries
             with exclusive_lock('ground-truth-' + hashlib.sha1(
                     osp.abspath(path).encode()).hexdigest()[:16]):
                 saved = _read_ground_truth(path)
                 saved[_config_key(configs[i])] = {
-                    k: float(v[0]) for k, v in result.items()}
+                    **{k: float(v[0]) for k, v in result.items()},
+                    'seconds': seconds}
                 io.write_json(path, saved)
     rows = [saved[_config_key(c)] for c in configs]
-    return {k: np.array([row[k] for row in rows]) for k in rows[0]}
+    # entries written before 2026-12-04 have no 'seconds': it is returned
+    # only when every config asked for has it
+    keys = [k for k in rows[0] if k != 'seconds' or
+            all('seconds' in row for row in rows)]
+    return {k: np.array([row[k] for row in rows]) for k in keys}
 
 
 def _read_ground_truth(path: str) -> Dict[str, dict]:

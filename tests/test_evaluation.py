@@ -159,6 +159,24 @@ def test_ground_truth_cache_is_per_config(tmp_path, monkeypatch):
     assert len(trained) == 6 and len(os.listdir(tmp_path)) == 2
 
 
+def test_ground_truth_records_seconds_per_config(tmp_path):
+    data = csbm(num_nodes=120, seed=2)
+    configs = sample_filter_configs(3, seed=0)
+    timed = original_results(data, configs, FAST, str(tmp_path))
+    assert timed['seconds'].shape == (3, ) and (timed['seconds'] > 0).all()
+    # an entry written before seconds were recorded: the metrics still
+    # come back, seconds only where every config has them
+    path, = tmp_path.iterdir()
+    saved = json.loads(path.read_text())
+    del saved[next(iter(saved))]['seconds']
+    path.write_text(json.dumps(saved))
+    old = original_results(data, configs, FAST, str(tmp_path))
+    assert 'seconds' not in old
+    assert np.array_equal(old['acc'], timed['acc'])
+    assert 'seconds' in original_results(data, configs[1:], FAST,
+                                         str(tmp_path))
+
+
 def test_transfer_results_train_on_condensed_score_on_original():
     data = csbm(num_nodes=200, num_classes=2, avg_degree=6, homophily=0.45,
                 feature_dim=8, seed=0)
