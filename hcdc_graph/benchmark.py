@@ -93,14 +93,16 @@ def run_benchmark(datasets: Sequence[str], out: str,
                   root: Optional[str] = None,
                   graph_dir: Optional[str] = None,
                   report_only: bool = False, progress: bool = True,
-                  ground_truth: Optional[str] = None) -> str:
+                  ground_truth: Optional[str] = None,
+                  compile: bool = False) -> str:
     """Runs the missing cells of ``datasets`` (none with ``report_only``)
     and the noise ceilings, then writes ``<out>/benchmark_v2.md`` from
     every cell found under ``<out>/cells`` and returns its text. The
     ground truth is cached in ``ground_truth`` (default
     ``<out>/ground_truth``: point it at a committed one to skip training
     the original graph); condensed graphs in ``graph_dir`` (see
-    :func:`~hcdc_graph.table2.condensed_graph`)."""
+    :func:`~hcdc_graph.table2.condensed_graph`); ``compile`` as in
+    :func:`~hcdc_graph.table2.run_cell`."""
     ground_truth = ground_truth or osp.join(out, 'ground_truth')
     os.makedirs(osp.join(out, 'cells'), exist_ok=True)
     for name in datasets if not report_only else ():
@@ -122,7 +124,7 @@ def run_benchmark(datasets: Sequence[str], out: str,
                             CONFIG_SEED, Recipe(self_loops=OPERATORS[
                                 operator]), hpo_steps=0,
                             graph_dir=graph_dir, ground_truth=ground_truth,
-                            progress=progress)
+                            progress=progress, compile=compile)
                         cell['operator'] = operator
                         io.write_json(path, cell, indent=1)
                         if progress:

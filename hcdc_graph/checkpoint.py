@@ -21,13 +21,16 @@ class Checkpointed:
 
     def _configuration(self) -> str:
         """What a checkpoint must match: the class, every option (tensor
-        attributes, derived from the data and seed, and functions, whose
-        repr is an address, left out) and the data's fingerprint."""
+        attributes, derived from the data and seed, functions, whose repr is
+        an address, and the execution options ``device`` and ``compile``,
+        which change results only at float rounding, left out) and the
+        data's fingerprint."""
         options = {k: repr(v) for k, v in sorted(vars(self).items())
                    if not k.startswith('_') and not k.endswith('_') and
                    not isinstance(v, torch.Tensor) and
                    not (callable(v) and not isinstance(v, type)) and
-                   k not in ('data', 'progress', 'device', 'checkpoint')}
+                   k not in ('data', 'progress', 'device', 'checkpoint',
+                             'compile')}
         return json.dumps([type(self).__name__, options,
                            self.data_fingerprint()])
 

@@ -187,6 +187,10 @@ def _condense(args: argparse.Namespace) -> None:
         if args.method != 'hcdc':
             raise CLIError("--space applies to --method hcdc only")
         options['space'] = args.space
+    if args.compile:
+        if args.method != 'gcond':
+            raise CLIError("--compile applies to --method gcond only")
+        options['compile'] = True
     resumable = args.method in ('gcond-x', 'gcond', 'hcdc')
     if args.resume and not resumable:
         raise CLIError("--resume applies to --method gcond-x, gcond and hcdc "
@@ -323,7 +327,8 @@ def _table2(args: argparse.Namespace) -> None:
                       args.graph_dir, args.report,
                       # the command that makes this table, cells included
                       'hcdc-graph ' + shlex.join(
-                          a for a in args.argv if a != '--report-only'))
+                          a for a in args.argv if a != '--report-only'),
+                      args.compile)
     print(text)
     print(f"table2: {time.perf_counter() - start:.0f} s")
 
@@ -346,7 +351,7 @@ def _benchmark(args: argparse.Namespace) -> None:
     text = run_benchmark(args.datasets, args.out, args.ratios, args.methods,
                          list(range(args.seeds)), args.operators, args.root,
                          args.graph_dir, args.report_only, not args.quiet,
-                         args.ground_truth)
+                         args.ground_truth, args.compile)
     print(text)
     print(f"benchmark: {time.perf_counter() - start:.0f} s")
 
@@ -554,6 +559,14 @@ def _add_runner_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument('--report-only', action='store_true',
                         help='rebuild the report from the cells found; '
                              'compute nothing')
+    _add_compile_option(parser)
+
+
+def _add_compile_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument('--compile', action='store_true',
+                        help='gcond: torch.compile its graph generator (the '
+                             'same graphs at float rounding; structure '
+                             'epochs about 2.5x faster on a CPU)')
 
 
 def _add_data_options(parser: argparse.ArgumentParser) -> None:
@@ -620,6 +633,7 @@ def build_parser() -> argparse.ArgumentParser:
                           help='gcond-x, gcond, hcdc: continue an '
                                'interrupted run from OUT.checkpoint '
                                '(written at every epoch)')
+    _add_compile_option(condense)
     _add_json_option(condense)
     condense.add_argument('--quiet', action='store_true',
                           help='no progress bar')

@@ -93,15 +93,19 @@ def run_cell(data: Data, method: str, ratio: float, seed: int,
              recipe: Optional[Recipe] = None, hpo_steps: int = 20,
              graph_dir: Optional[str] = None,
              ground_truth: Optional[str] = None,
-             progress: bool = False) -> dict:
+             progress: bool = False, compile: bool = False) -> dict:
     """Condenses (or loads) one cell's graph and evaluates it under
     ``recipe`` (its operator included): Spearman, Kendall, top-half
     Spearman, Perf. (grid and HPO) and the oracle, and the per-config
     table. ``ground_truth`` is the folder of the cached original-graph
-    results (see :func:`~hcdc_graph.evaluation.original_results`)."""
+    results (see :func:`~hcdc_graph.evaluation.original_results`);
+    ``compile`` compiles GCond's generator (see
+    :class:`~hcdc_graph.condense.GCondCondenser`)."""
     recipe = recipe or Recipe()
     graph = condensed_graph(data, method, ratio, seed, graph_dir, progress,
-                            recipe.self_loops)
+                            recipe.self_loops,
+                            {'compile': True} if compile and
+                            method == 'gcond' else None)
     configs = sample_filter_configs(num_configs, seed=config_seed)
     # before the clock starts: the ground truth is shared by every cell
     original_results(data, configs, recipe, ground_truth, progress)
@@ -154,7 +158,8 @@ def run_table2(datasets: Sequence[str] = ('Cora', 'CiteSeer'),
                ground_truth: Optional[str] = None,
                graph_dir: Optional[str] = None,
                report: Optional[str] = None,
-               command: Optional[str] = None) -> str:
+               command: Optional[str] = None,
+               compile: bool = False) -> str:
     """Runs the missing cells (none with ``report_only``), writes
     ``report`` (default ``<out>/table2.md``) from every cell in
     ``<out>/cells`` (those of earlier runs for other datasets, ratios or
@@ -165,7 +170,8 @@ def run_table2(datasets: Sequence[str] = ('Cora', 'CiteSeer'),
     (generated graphs). The original-graph ground truth is cached in
     ``ground_truth`` (default ``<out>/ground_truth``), the condensed graphs
     in ``graph_dir`` (see :func:`condensed_graph`). ``command``, the shell
-    command that produces the table, heads the report when given."""
+    command that produces the table, heads the report when given;
+    ``compile`` as in :func:`run_cell`."""
     cell_dir = osp.join(out, 'cells')
     ground_truth = ground_truth or osp.join(out, 'ground_truth')
     os.makedirs(cell_dir, exist_ok=True)
@@ -181,7 +187,7 @@ def run_table2(datasets: Sequence[str] = ('Cora', 'CiteSeer'),
                     cell = run_cell(data, method, ratio, seed, num_configs,
                                     config_seed, recipe, hpo_steps,
                                     graph_dir, ground_truth,
-                                    progress=progress)
+                                    progress=progress, compile=compile)
                     io.write_json(path, cell, indent=1)
                     if progress:
                         print(f"{name} {ratio} {method} seed {seed}: "

@@ -311,6 +311,8 @@ BAD_INVOCATIONS = [
       '0.1', '--val-ratio', 'inf', '--out', 'x.pt'], '--val-ratio'),
     (['condense', '--dataset', 'csbm', '--method', 'random', '--ratio',
       '0.1', '--space', 'nas-bench-graph', '--out', 'x.pt'], '--space'),
+    (['condense', '--dataset', 'csbm', '--method', 'hcdc', '--ratio',
+      '0.1', '--compile', '--out', 'x.pt'], '--compile'),
     (['table2', '--datasets', 'csbm', '--out', '{tmp}/file'], 'is a file'),
     (['table2', '--datasets', 'csbm', '--seeds', '0', '--out', '{tmp}'],
      '--seeds'),

@@ -8,6 +8,7 @@ from hcdc_graph import io
 from hcdc_graph.condense import (CONDENSERS, GCondCondenser, GCondXCondenser,
                                  RandomCondenser)
 from hcdc_graph.condense.base import allocate, sampled_subgraph
+from hcdc_graph.condense.gcond import dense_propagate
 from hcdc_graph.matching import gradient_distance
 from hcdc_graph.datasets import csbm
 
@@ -120,6 +121,31 @@ def test_gcond_x_has_no_edges_and_gcond_has_weighted_ones(graph):
     assert g.edge_index.size(1) > 0
     assert ((g.edge_weight > 0) & (g.edge_weight < 1)).all()
     assert (g.edge_index[0] != g.edge_index[1]).all()  # zero diagonal
+
+
+def test_dense_propagate_forms_the_operator_power_only_as_a_shortcut():
+    gen = torch.Generator().manual_seed(0)
+    adj = torch.rand(5, 5, generator=gen)
+    adj = (adj + adj.t()) / 2
+    for d in (3, 8):  # more nodes than features (loop), then fewer (power)
+        x = torch.randn(5, d, generator=gen)
+        a = torch.eye(5) + adj
+        norm = a / a.sum(1).sqrt().view(-1, 1) / a.sum(1).sqrt().view(1, -1)
+        torch.testing.assert_close(dense_propagate(x, adj, 3),
+                                   norm @ norm @ norm @ x)
+
+
+def test_compiled_generator_gives_the_eager_graph(graph):
+    options = dict(FAST['gcond'], pge_hidden=8)
+    eager = GCondCondenser(graph, 0.05, progress=False, **options)
+    compiled = GCondCondenser(graph, 0.05, progress=False, compile=True,
+                              **options)
+    # an execution option, like the device: cached graphs are shared
+    assert compiled._configuration() == eager._configuration()
+    a, b = eager.fit(), compiled.fit()
+    torch.testing.assert_close(b.x, a.x, rtol=1e-4, atol=1e-6)
+    torch.testing.assert_close(compiled.adjacency_, eager.adjacency_,
+                               rtol=1e-3, atol=1e-4)
 
 
 def test_gradient_matching_learns(graph):

@@ -2,8 +2,10 @@ import torch
 import pytest
 
 from hcdc_graph.nn import PolyLaplacianConv
-from hcdc_graph.sparse import (csr_adjacency, csr_matmul, transpose_csr,
-                               graph_inputs, with_csr_adjacency)
+from hcdc_graph.sparse import (DENSE_FRACTION, constant_matmul,
+                               constant_operand, csr_adjacency, csr_matmul,
+                               transpose_csr, graph_inputs,
+                               with_csr_adjacency)
 from torch_geometric.data import Data
 
 
@@ -38,6 +40,27 @@ def test_csr_matmul_matches_dense_to_second_order():
         torch.testing.assert_close(a, b)
 
 
+@pytest.mark.parametrize('n', [7, 60])  # 20 edges: dense, then sparse
+def test_constant_matmul_is_dense_only_on_a_dense_graph(n):
+    edge_index, weight = _directed_graph(n)
+    adj = csr_adjacency(edge_index, weight, n)
+    operand = constant_operand(adj)
+    dense = adj._nnz() >= DENSE_FRACTION * n * n
+    assert dense == (n == 7)
+    assert operand.layout == (torch.strided if dense else torch.sparse_csr)
+    x = torch.randn(n, 3, requires_grad=True)
+    y = constant_matmul(adj, operand, x)
+    g, = torch.autograd.grad(y.tanh().square().sum(), x, create_graph=True)
+    hv, = torch.autograd.grad(g.sum(), x)
+    x2 = x.detach().requires_grad_(True)
+    y2 = adj.to_dense() @ x2
+    g2, = torch.autograd.grad(y2.tanh().square().sum(), x2,
+                              create_graph=True)
+    hv2, = torch.autograd.grad(g2.sum(), x2)
+    for a, b in ((y, y2), (g, g2), (hv, hv2)):
+        torch.testing.assert_close(a, b)
+
+
 def test_csr_matmul_refuses_learned_values():
     edge_index, weight = _directed_graph()
     adj = csr_adjacency(edge_index, weight.requires_grad_(True), 7)
@@ -45,10 +68,11 @@ def test_csr_matmul_refuses_learned_values():
         csr_matmul(adj, transpose_csr(adj), torch.randn(7, 2))
 
 
+@pytest.mark.parametrize('n', [7, 60])  # dense and sparse products
 @pytest.mark.parametrize('cached', [False, True])
-def test_conv_gives_the_same_on_edge_index_and_csr(cached):
-    edge_index, weight = _directed_graph()
-    data = Data(x=torch.randn(7, 4), edge_index=edge_index,
+def test_conv_gives_the_same_on_edge_index_and_csr(cached, n):
+    edge_index, weight = _directed_graph(n)
+    data = Data(x=torch.randn(n, 4), edge_index=edge_index,
                 edge_weight=weight)
     csr = with_csr_adjacency(data)
     assert csr.adj_t.layout == torch.sparse_csr  # PyG's adj_t convention

@@ -10,7 +10,7 @@ from torch_geometric.typing import Adj, OptTensor
 from torch_geometric.utils import (is_torch_sparse_tensor, remove_self_loops,
                                    to_edge_index, to_torch_csr_tensor)
 
-from hcdc_graph.sparse import csr_matmul, transpose_csr
+from hcdc_graph.sparse import constant_matmul, constant_operand
 
 
 def default_coeffs(K: int) -> Tensor:
@@ -130,7 +130,8 @@ class PolyLaplacianConv(MessagePassing):
 
     def _operator(self, x: Tensor, edge_index: Adj, edge_weight: OptTensor
                   ) -> Tuple[Adj, OptTensor, OptTensor]:
-        # (normalized adjacency, its edge weights, its CSR transpose or None)
+        # (normalized adjacency, its edge weights, and for a constant CSR
+        # adjacency its `constant_operand`, else None)
         if self._cached is not None:
             return self._cached
         if is_torch_sparse_tensor(edge_index):
@@ -148,9 +149,9 @@ class PolyLaplacianConv(MessagePassing):
                                x.size(self.node_dim),
                                add_self_loops=self.self_loops,
                                flow=self.flow, dtype=x.dtype)
-        adj_t = transpose_csr(adj) if is_torch_sparse_tensor(adj) and \
+        operand = constant_operand(adj) if is_torch_sparse_tensor(adj) and \
             not adj.requires_grad else None
-        out = (adj, weight, adj_t)
+        out = (adj, weight, operand)
         if self.cached:
             self._cached = out
         return out
@@ -160,13 +161,14 @@ class PolyLaplacianConv(MessagePassing):
                 coeffs: OptTensor = None) -> Tensor:
         coeffs = self.coeffs if coeffs is None else check_coeffs(coeffs,
                                                                   self.K)
-        adj, norm_weight, adj_t = self._operator(x, edge_index, edge_weight)
+        adj, norm_weight, operand = self._operator(x, edge_index,
+                                                   edge_weight)
         h = self.lin(x)
         out = coeffs[0] * h
         for k in range(1, self.K + 1):
             # L̃ h = h − Â h
-            if adj_t is not None:
-                h = h - csr_matmul(adj, adj_t, h)
+            if operand is not None:
+                h = h - constant_matmul(adj, operand, h)
             else:
                 h = h - self.propagate(adj, x=h, edge_weight=norm_weight)
             out = out + coeffs[k] * h
