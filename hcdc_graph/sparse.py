@@ -4,7 +4,8 @@
 backward pass (on a 170K-node, 2.4M-entry graph: 0.14 s forward, 0.38 s
 backward). :func:`csr_matmul` takes the transpose once, as an argument, and
 stays differentiable to any order in the dense operand, so Hessian-vector
-products (double backward) work too.
+products (double backward) work too. A constant adjacency that is mostly
+nonzero is multiplied as a dense matrix instead (:func:`constant_operand`).
 """
 import copy
 from typing import Optional, Tuple

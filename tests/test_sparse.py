@@ -18,26 +18,32 @@ def _directed_graph(n=7):
     return edge_index, weight
 
 
+def _assert_same_to_second_order(matmul, reference, n):
+    """``matmul`` and ``reference`` agree in value, gradient and
+    Hessian-vector product of a nonlinear loss of their product."""
+    x = torch.randn(n, 3, requires_grad=True)
+    v = torch.randn(n, 3)
+
+    def second_order(f):
+        y = f(x)
+        loss = (y.tanh() ** 2).sum()
+        g, = torch.autograd.grad(loss, x, create_graph=True)
+        hv, = torch.autograd.grad((g * v).sum(), x)
+        return y, g, hv
+
+    for a, b in zip(second_order(matmul), second_order(reference)):
+        torch.testing.assert_close(a, b)
+
+
 def test_csr_matmul_matches_dense_to_second_order():
     edge_index, weight = _directed_graph()
     adj = csr_adjacency(edge_index, weight, 7)
     dense = adj.to_dense()
     # adj_t convention: row i holds the edges into i.
     assert dense[edge_index[1, 0], edge_index[0, 0]] == weight[0]
-    x = torch.randn(7, 3, requires_grad=True)
-    v = torch.randn(7, 3)
-
-    def second_order(matmul):
-        y = matmul(x)
-        loss = (y.tanh() ** 2).sum()
-        g, = torch.autograd.grad(loss, x, create_graph=True)
-        hv, = torch.autograd.grad((g * v).sum(), x)
-        return y, g, hv
-
-    sparse = second_order(lambda h: csr_matmul(adj, transpose_csr(adj), h))
-    reference = second_order(lambda h: dense @ h)
-    for a, b in zip(sparse, reference):
-        torch.testing.assert_close(a, b)
+    _assert_same_to_second_order(
+        lambda h: csr_matmul(adj, transpose_csr(adj), h),
+        lambda h: dense @ h, 7)
 
 
 @pytest.mark.parametrize('n', [7, 60])  # 20 edges: dense, then sparse
@@ -48,17 +54,10 @@ def test_constant_matmul_is_dense_only_on_a_dense_graph(n):
     dense = adj._nnz() >= DENSE_FRACTION * n * n
     assert dense == (n == 7)
     assert operand.layout == (torch.strided if dense else torch.sparse_csr)
-    x = torch.randn(n, 3, requires_grad=True)
-    y = constant_matmul(adj, operand, x)
-    g, = torch.autograd.grad(y.tanh().square().sum(), x, create_graph=True)
-    hv, = torch.autograd.grad(g.sum(), x)
-    x2 = x.detach().requires_grad_(True)
-    y2 = adj.to_dense() @ x2
-    g2, = torch.autograd.grad(y2.tanh().square().sum(), x2,
-                              create_graph=True)
-    hv2, = torch.autograd.grad(g2.sum(), x2)
-    for a, b in ((y, y2), (g, g2), (hv, hv2)):
-        torch.testing.assert_close(a, b)
+    reference = adj.to_dense()
+    _assert_same_to_second_order(
+        lambda h: constant_matmul(adj, operand, h), lambda h: reference @ h,
+        n)
 
 
 def test_csr_matmul_refuses_learned_values():
